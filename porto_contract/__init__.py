@@ -1,0 +1,1 @@
+"""porto_contract."""

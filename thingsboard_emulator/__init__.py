@@ -1,0 +1,1 @@
+"""thingsboard_emulator."""
