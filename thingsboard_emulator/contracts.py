@@ -111,13 +111,13 @@ class DeviceApi(Protocol):
         """The device's answer to a server-side RPC."""
 
     def client_rpc(self, handle: SessionHandle, request_id: int, payload: JsonValue) -> None:
-        """A client-side RPC from the device; the answer comes later through ``deliver_client_rpc_response``."""
+        """A client-side RPC from the device; answered later via ``deliver_client_rpc_response``."""
 
     def claim(self, device: DeviceRef, payload: JsonValue) -> None:
         """Register a claim request ``{"secretKey": ..., "durationMs": ...}`` (both optional)."""
 
     def provision(self, request: JsonValue) -> dict[str, JsonValue]:
-        """Answer a provisioning request; the reply always carries a ``status`` (TB answers 200 even on failure)."""
+        """Answer a provisioning request; the reply always has a ``status`` (HTTP 200 on failure too)."""
 
     def record_activity(self, device: DeviceRef) -> None:
         """Any uplink counts as activity (``active``/``lastActivityTime``)."""
@@ -149,3 +149,48 @@ class EntityEvents(Protocol):
 
     def subscribe(self, entity_id: str, listener: EntityListener) -> Callable[[], None]:
         """Call ``listener`` for every change of ``entity_id``; returns the function that unsubscribes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a REST/WebSocket JWT belongs to; ``customer_id`` is set for CUSTOMER_USER authority only."""
+
+    user_id: str
+    tenant_id: str
+    customer_id: str | None
+    authority: Literal["SYS_ADMIN", "TENANT_ADMIN", "CUSTOMER_USER"]
+
+
+class TelemetryReader(Protocol):
+    """What the WebSocket layer needs from the core besides the change feed."""
+
+    @property
+    def events(self) -> EntityEvents:
+        """The change feed."""
+
+    def authenticate_jwt(self, token: str) -> Principal | None:
+        """Validate an access JWT (signature, expiry, user enabled); ``None`` when not acceptable."""
+
+    def can_read(self, principal: Principal, entity_type: str, entity_id: str) -> bool:
+        """Tenant isolation and customer scoping, as the REST API applies them."""
+
+    def latest_timeseries(self, entity_id: str, keys: list[str] | None) -> dict[str, tuple[int, JsonValue]]:
+        """Latest value per key (all keys when ``keys`` is None)."""
+
+    def timeseries_history(
+        self,
+        entity_id: str,
+        keys: list[str],
+        start_ts: int,
+        end_ts: int,
+        *,
+        limit: int,
+        agg: str,
+        interval: int | None,
+    ) -> dict[str, list[tuple[int, JsonValue]]]:
+        """History in ``[start_ts, end_ts)``, newest first, as the REST timeseries endpoint computes it."""
+
+    def attributes(
+        self, entity_id: str, scope: AttributeScope | None, keys: list[str] | None
+    ) -> dict[str, tuple[int, JsonValue]]:
+        """Attributes as ``{key: (lastUpdateTs, value)}``; every scope when ``scope`` is None."""
