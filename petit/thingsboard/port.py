@@ -1,0 +1,131 @@
+"""The port feature code depends on; ``ThingsBoardClient`` and ``FakeThingsBoard`` implement it.
+
+Every method speaks petit's vocabulary and raises only ``petit.thingsboard.errors`` types.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from uuid import UUID
+
+    from petit.thingsboard.models import (
+        AttributeScope,
+        DeviceCredentials,
+        DeviceRecord,
+        HistoryQuery,
+        OwnerAccount,
+        Page,
+        Reading,
+        StreamAccess,
+        Value,
+    )
+
+
+@runtime_checkable
+class ThingsBoardPort(Protocol):
+    async def check_health(self) -> None:
+        """Return when ThingsBoard answers an authenticated call; raise ``ThingsBoardError`` otherwise."""
+
+    # Owners (one ThingsBoard customer and customer user per petit user)
+
+    async def ensure_owner(self, email: str) -> OwnerAccount:
+        """Find or create the customer and customer user for ``email``; safe to call again after a failure."""
+
+    async def find_owner(self, email: str) -> OwnerAccount | None: ...
+
+    async def delete_owner(self, owner_id: UUID) -> None:
+        """Delete the customer and its users; its devices fall back to the tenant."""
+
+    async def stream_access(self, account_id: UUID) -> StreamAccess:
+        """A token scoped to the account's customer, for apps that stream straight from ThingsBoard."""
+
+    # Devices
+
+    async def create_device(
+        self,
+        name: str,
+        *,
+        owner_id: UUID | None,
+        label: str | None = None,
+        profile: str = "default",
+        access_token: str | None = None,
+    ) -> DeviceRecord:
+        """Create a device and assign it to ``owner_id``; a failed assignment deletes the device again."""
+
+    async def get_device(self, device_id: UUID) -> DeviceRecord: ...
+
+    async def find_device(self, name: str) -> DeviceRecord | None: ...
+
+    async def list_devices(
+        self, *, page: int = 0, page_size: int = 100, owner_id: UUID | None = None
+    ) -> Page[DeviceRecord]:
+        """Devices of one owner, or of the whole tenant when ``owner_id`` is None (reconciliation)."""
+
+    async def update_device(
+        self, device_id: UUID, *, name: str | None = None, label: str | None = None
+    ) -> DeviceRecord: ...
+
+    async def delete_device(self, device_id: UUID) -> None:
+        """Delete; a device that is already gone is not an error."""
+
+    async def assign_device(self, device_id: UUID, owner_id: UUID) -> DeviceRecord: ...
+
+    async def unassign_device(self, device_id: UUID) -> DeviceRecord: ...
+
+    # Credentials
+
+    async def get_credentials(self, device_id: UUID) -> DeviceCredentials: ...
+
+    async def rotate_credentials(self, device_id: UUID, access_token: str | None = None) -> DeviceCredentials:
+        """Replace the device's access token with ``access_token`` or a fresh random one."""
+
+    # Telemetry
+
+    async def latest_readings(self, device_id: UUID, keys: Sequence[str]) -> dict[str, Reading | None]:
+        """Latest sample per key; a key that never reported maps to None."""
+
+    async def reading_history(self, device_id: UUID, query: HistoryQuery) -> dict[str, list[Reading]]: ...
+
+    async def telemetry_keys(self, device_id: UUID) -> list[str]: ...
+
+    # Attributes
+
+    async def get_attributes(
+        self, device_id: UUID, scope: AttributeScope, keys: Sequence[str] | None = None
+    ) -> dict[str, Value]: ...
+
+    async def save_attributes(
+        self, device_id: UUID, scope: AttributeScope, values: Mapping[str, Value]
+    ) -> None: ...
+
+    async def delete_attributes(
+        self, device_id: UUID, scope: AttributeScope, keys: Sequence[str]
+    ) -> None: ...
+
+    # Commands
+
+    async def call_device(
+        self,
+        device_id: UUID,
+        method: str,
+        params: Any = None,
+        *,
+        expect_reply: bool = True,
+        timeout_s: float = 10.0,
+    ) -> Any:
+        """Call a function on the device; ``ThingsBoardTimeoutError`` when it is offline or silent."""
+
+    # Claiming (device-initiated ownership transfer)
+
+    async def claim_device(self, account_id: UUID, device_name: str, secret_key: str = "") -> DeviceRecord:
+        """Claim as the account's customer user; ``ThingsBoardClaimRejectedError`` or
+        ``ThingsBoardConflictError`` (already owned) when refused."""
+
+    async def release_device(self, device_name: str) -> None:
+        """Undo a claim: the device returns to the tenant and may be claimed again."""
+
+
+__all__ = ["ThingsBoardPort"]
