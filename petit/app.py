@@ -1,0 +1,149 @@
+"""The application factory. Nothing here connects at import time: the lifespan owns every connection."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from litestar import Litestar, Request
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.pydantic import PydanticPlugin
+from redis.asyncio import Redis
+
+import petit
+from petit.auth.controllers import AuthController
+from petit.db.deps import provide_db_session
+from petit.db.engine import create_engine, create_sessionmaker
+from petit.errors import UnsupportedMediaTypeError, exception_handlers
+from petit.health.controllers import HealthController
+from petit.health.services import HealthService
+from petit.lib.cache import Cache, MemoryCache, RedisCache
+from petit.lib.clock import Clock, SystemClock
+from petit.lib.security import AccessTokenCodec, PasswordHasher
+from petit.settings import Settings
+from petit.users.controllers import UserController
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from petit.thingsboard.port import ThingsBoardPort
+
+log = logging.getLogger(__name__)
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+async def _require_json_body(request: Request[Any, Any, Any]) -> None:
+    # Litestar parses whatever arrives as JSON; refusing other media types up front gives clients a clear 415
+    # instead of a confusing parse error.
+    if request.method not in _BODY_METHODS:
+        return
+    headers = request.headers
+    if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+        return
+    media_type = request.content_type[0].lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaTypeError(f"got {media_type or 'no content type'}")
+
+
+def openapi_config(settings: Settings) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title=settings.app.name,
+        version=petit.__version__,
+        description="petit: accounts, device ownership and telemetry for Wi-Fi IoT products.",
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        components=Components(
+            security_schemes={"BearerAuth": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+        ),
+        use_handler_docstrings=False,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    thingsboard: ThingsBoardPort | None = None,
+    redis: Redis[Any] | None = None,
+    clock: Clock | None = None,
+) -> Litestar:
+    """Build petit. Collaborators passed in are used as given and not closed; the lifespan owns the rest."""
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = create_engine(settings.db)
+        owned_redis = None
+        if redis is not None:
+            cache: Cache = RedisCache(redis, prefix=settings.redis.key_prefix)
+        elif settings.redis.url:
+            owned_redis = Redis.from_url(settings.redis.url)
+            cache = RedisCache(owned_redis, prefix=settings.redis.key_prefix)
+        else:
+            cache = MemoryCache(clock)
+        state = app.state
+        state.engine = engine
+        state.sessionmaker = create_sessionmaker(engine)
+        state.cache = cache
+        state.thingsboard = thingsboard
+        state.health_service = HealthService(
+            engine=engine,
+            cache=cache,
+            thingsboard=thingsboard,
+            db_timeout_s=settings.db.health_timeout_s,
+            cache_timeout_s=settings.redis.health_timeout_s,
+            thingsboard_timeout_s=settings.thingsboard.request_timeout_s,
+        )
+        try:
+            yield
+        finally:
+            if owned_redis is not None:
+                await owned_redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose()
+            await engine.dispose()
+
+    state = State(
+        {
+            "clock": clock,
+            "password_hasher": PasswordHasher(
+                time_cost=settings.auth.argon2_time_cost,
+                memory_cost_kib=settings.auth.argon2_memory_cost_kib,
+                parallelism=settings.auth.argon2_parallelism,
+            ),
+            "token_codec": AccessTokenCodec(
+                secret=settings.auth.jwt_secret.get_secret_value(),
+                issuer=settings.auth.jwt_issuer,
+                ttl=timedelta(seconds=settings.auth.access_token_ttl_s),
+            ),
+        }
+    )
+
+    async def provide_settings() -> Settings:
+        return settings
+
+    cors = (
+        CORSConfig(allow_origins=settings.app.cors_allow_origins) if settings.app.cors_allow_origins else None
+    )
+    return Litestar(
+        route_handlers=[HealthController, AuthController, UserController],
+        dependencies={
+            "settings": Provide(provide_settings),
+            "db_session": Provide(provide_db_session),
+        },
+        lifespan=[lifespan],
+        state=state,
+        plugins=[PydanticPlugin(prefer_alias=True)],
+        exception_handlers=exception_handlers(),
+        before_request=_require_json_body,
+        request_max_body_size=settings.app.request_max_body_bytes,
+        openapi_config=openapi_config(settings),
+        cors_config=cors,
+        debug=False,
+    )

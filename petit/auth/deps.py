@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petit.auth.errors import NotAuthenticatedError
+from petit.auth.repositories import RefreshTokenRepository
+from petit.auth.services import AuthService
+from petit.lib.security import AccessClaims
+from petit.settings import Settings
+from petit.users.repositories import UserRepository
+
+
+async def provide_auth_service(
+    state: State, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> AuthService:
+    return AuthService(
+        users=UserRepository(db_session),
+        refresh_tokens=RefreshTokenRepository(db_session),
+        hasher=state.password_hasher,
+        codec=state.token_codec,
+        cache=state.cache,
+        clock=state.clock,
+        settings=settings.auth,
+    )
+
+
+async def provide_access_claims(
+    request: Request[object, object, State], auth_service: NamedDependency[AuthService]
+) -> AccessClaims:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticatedError
+    return await auth_service.authenticate(token.strip())
+
+
+def client_ip(request: Request[object, object, State], settings: Settings) -> str:
+    header = settings.app.client_ip_header
+    if header and (value := request.headers.get(header)):
+        # The load balancer appends the address it saw; anything left of it is client-supplied and forgeable.
+        return value.split(",")[-1].strip()
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,51 @@
+import re
+from typing import Annotated, Literal, Self
+
+from pydantic import AfterValidator, Field, model_validator
+
+from petit.lib.schema import CamelModel
+
+# Deliberately loose: the only real proof of an address is a mail that arrives. This rejects obvious junk.
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+_MAX_EMAIL_LENGTH = 254
+
+
+def normalize_email(value: str) -> str:
+    email = value.strip().lower()
+    if len(email) > _MAX_EMAIL_LENGTH or not _EMAIL_RE.match(email):
+        raise ValueError("not a valid email address")
+    return email
+
+
+Email = Annotated[str, Field(max_length=1024, examples=["ada@example.com"]), AfterValidator(normalize_email)]
+PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 256
+
+
+class SignupRequest(CamelModel):
+    email: Email
+    password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
+
+    @model_validator(mode="after")
+    def _password_is_not_the_email(self) -> Self:
+        if self.password.strip().lower() == self.email:
+            raise ValueError("password must not be the email address")
+        return self
+
+
+class LoginRequest(CamelModel):
+    email: Email
+    # No minimum here: the policy may change, and a login must not reveal it. The maximum bounds hashing work.
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+
+
+class RefreshRequest(CamelModel):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class TokenPair(CamelModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int = Field(description="Seconds until the access token expires")
+    refresh_token: str = Field(description="Opaque; single use: each refresh returns a new one")
+    refresh_expires_in: int = Field(description="Seconds until the refresh token expires")

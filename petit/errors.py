@@ -1,0 +1,197 @@
+"""The one place where failures become HTTP responses: RFC 9457 ``application/problem+json``.
+
+Services raise :class:`PetitError` subclasses (each feature keeps its own in ``<feature>/errors.py``) and
+know nothing about HTTP. Framework failures (validation, routing, body limits, malformed JSON) are mapped here
+too, so a client only ever sees one error shape, with a stable machine-readable ``code``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from litestar import Request, Response
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.openapi.datastructures import ResponseSpec
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from litestar.types import ExceptionHandlersMap
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: ``type`` of every problem is this prefix plus the code: stable, and not tied to a host name we do not own.
+PROBLEM_TYPE_PREFIX = "urn:petit:problem:"
+
+
+class PetitError(Exception):
+    """A failure the API reports on purpose. Subclasses fix ``code``, ``status`` and ``title``."""
+
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal server error"
+    #: The unit of work is committed even though the request fails: the refusal itself changed state that must
+    #: stand (for example revoking a token family after a replayed refresh token).
+    keeps_changes: ClassVar[bool] = False
+
+    def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.headers: dict[str, str] = dict(headers or {})
+
+
+class ValidationFailedError(PetitError):
+    code = "validation_failed"
+    status = 422
+    title = "The request body or parameters are invalid"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ProblemDetail(BaseModel):
+    """RFC 9457 problem details, as every petit error is rendered."""
+
+    type: str = Field(description="Stable URI identifying the problem type: urn:petit:problem:<code>")
+    title: str
+    status: int
+    code: str = Field(description="Stable machine-readable error code")
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = Field(default=None, description="Per-field failures (validation only)")
+
+
+def problem_type(code: str) -> str:
+    return f"{PROBLEM_TYPE_PREFIX}{code}"
+
+
+def problem_response(
+    request: Request[Any, Any, Any],
+    *,
+    code: str,
+    status: int,
+    title: str,
+    detail: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    errors: Sequence[FieldError] | None = None,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": problem_type(code),
+        "title": title,
+        "status": status,
+        "code": code,
+        "instance": request.url.path,
+    }
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = [e.model_dump() for e in errors]
+    return Response(
+        content=body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {})
+    )
+
+
+def problem_responses(*errors: type[PetitError]) -> dict[int, ResponseSpec]:
+    """OpenAPI ``responses`` for a handler, listing the problems it can answer with."""
+    by_status: dict[int, list[type[PetitError]]] = {}
+    listed: list[type[PetitError]] = [*errors, ValidationFailedError]
+    for error in listed:
+        by_status.setdefault(error.status, []).append(error)
+    return {
+        status: ResponseSpec(
+            data_container=ProblemDetail,
+            media_type=PROBLEM_MEDIA_TYPE,
+            description="; ".join(f"{e.code}: {e.title}" for e in group),
+        )
+        for status, group in sorted(by_status.items())
+    }
+
+
+def _on_petit_error(request: Request[Any, Any, Any], exc: PetitError) -> Response[dict[str, Any]]:
+    return problem_response(
+        request, code=exc.code, status=exc.status, title=exc.title, detail=exc.detail, headers=exc.headers
+    )
+
+
+def _field_errors(extra: object) -> list[FieldError]:
+    if not isinstance(extra, list):
+        return []
+    out: list[FieldError] = []
+    for item in extra:
+        if isinstance(item, Mapping):
+            key = item.get("key") or item.get("source") or ""
+            out.append(FieldError(field=str(key), message=str(item.get("message", ""))))
+    return out
+
+
+# Litestar raises HTTPExceptions for routing, body size and parsing failures; each gets a stable code here.
+_HTTP_CODES: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "The request is malformed"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Not allowed"),
+    404: ("not_found", "Resource not found"),
+    405: ("method_not_allowed", "Method not allowed on this resource"),
+    413: ("payload_too_large", "Request body too large"),
+    415: ("unsupported_media_type", "Unsupported content type"),
+    429: ("too_many_requests", "Too many requests"),
+    503: ("service_unavailable", "Service unavailable"),
+}
+
+
+def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if isinstance(exc, ValidationException):
+        return problem_response(
+            request,
+            code=ValidationFailedError.code,
+            status=ValidationFailedError.status,
+            title=ValidationFailedError.title,
+            errors=_field_errors(exc.extra),
+        )
+    status = exc.status_code
+    if isinstance(exc, ClientException) and status == 400 and _caused_by_decoding(exc):
+        return problem_response(
+            request, code="malformed_json", status=400, title="The body is not valid JSON"
+        )
+    if status >= 500:
+        # An HTTPException with a 5xx status is our bug, not the client's: keep details out of the response.
+        log.error("http.internal_error", exc_info=exc)
+        return problem_response(request, code="internal_error", status=500, title="Internal server error")
+    code, title = _HTTP_CODES.get(status, ("http_error", "Request failed"))
+    headers = dict(exc.headers or {})
+    detail = exc.detail if isinstance(exc, NotFoundException | MethodNotAllowedException) else None
+    return problem_response(request, code=code, status=status, title=title, detail=detail, headers=headers)
+
+
+def _caused_by_decoding(exc: BaseException) -> bool:
+    from litestar.exceptions import SerializationException  # noqa: PLC0415 - only needed on this rare path
+
+    return isinstance(exc.__cause__, SerializationException)
+
+
+def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.error("http.unhandled_exception path=%s", request.url.path, exc_info=exc)
+    return problem_response(request, code="internal_error", status=500, title="Internal server error")
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    return {
+        PetitError: _on_petit_error,
+        HTTPException: _on_http_exception,
+        Exception: _on_unexpected,
+    }
+
+
+class UnsupportedMediaTypeError(PetitError):
+    code = "unsupported_media_type"
+    status = 415
+    title = "Request bodies must be application/json"

@@ -1,0 +1,149 @@
+"""petit's configuration: one pydantic-settings model, read once and passed down.
+
+Every key is an environment variable with the ``PETIT_`` prefix; groups nest with ``__``
+(``PETIT_DB__URL``, ``PETIT_AUTH__JWT_SECRET``). ``.env.example`` documents each key; a test keeps it honest.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+#: The JWT secret petit ships with so that ``petit dev`` works out of the box. Refused outside development.
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - a known placeholder, rejected in prod
+
+# Values people paste from tutorials; any of them outside development means "nobody configured a secret".
+_PLACEHOLDER_SECRETS = frozenset(
+    {DEV_JWT_SECRET, "", "secret", "changeme", "change-me", "changethis", "please-change-me", "jwt-secret"}
+)
+_MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AppSettings(_Group):
+    name: str = "petit"
+    """Service name, shown in the OpenAPI document and logs."""
+    request_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    """Largest request body accepted; larger bodies get a 413 problem before they are parsed."""
+    client_ip_header: str | None = None
+    """Header a trusted load balancer sets with the client address (e.g. ``X-Forwarded-For``; the rightmost
+    entry is used). Unset: the TCP peer address is the client IP, which is right only without a proxy."""
+    cors_allow_origins: list[str] = Field(default_factory=list)
+    """Origins allowed by CORS; empty disables CORS."""
+
+
+class DatabaseSettings(_Group):
+    url: str = "sqlite+aiosqlite:///./var/petit.sqlite3"
+    """SQLAlchemy async URL: ``postgresql+asyncpg://...`` in production, SQLite for ``petit dev``."""
+    pool_size: int = Field(default=10, ge=1)
+    """Connections kept open per process (PostgreSQL only)."""
+    max_overflow: int = Field(default=10, ge=0)
+    """Extra connections allowed above ``pool_size`` under load (PostgreSQL only)."""
+    echo: bool = False
+    """Log every SQL statement (development aid; noisy)."""
+    health_timeout_s: float = Field(default=2.0, gt=0)
+    """How long readiness waits for ``SELECT 1`` before calling the database down."""
+
+
+class RedisSettings(_Group):
+    url: str | None = None
+    """``redis://host:port/db``. Unset: an in-process cache, fine for one process, wrong for several."""
+    key_prefix: str = "petit:"
+    """Prefix on every key petit writes, so several deployments (or tests) can share one Redis."""
+    health_timeout_s: float = Field(default=2.0, gt=0)
+    """How long readiness waits for ``PING`` before calling Redis down."""
+
+
+class ThingsBoardSettings(_Group):
+    url: str | None = None
+    """ThingsBoard CE base URL (``http://thingsboard:8080``). Unset: ThingsBoard is not configured."""
+    username: str | None = None
+    """Tenant administrator petit acts as."""
+    password: SecretStr | None = None
+    """Password of ``username``."""
+    request_timeout_s: float = Field(default=5.0, gt=0)
+    """Timeout for each REST call to ThingsBoard, including the readiness probe."""
+    mqtt_host: str | None = None
+    """MQTT host devices are told to connect to; defaults to the host of ``url``."""
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    """MQTT port devices are told to connect to."""
+    embedded_emulator: bool = False
+    """Run the ThingsBoard emulator in-process (``petit dev`` sets it)."""
+
+
+class AuthSettings(_Group):
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    """HS256 signing key for access tokens, at least 32 characters. The default only works in development."""
+    jwt_issuer: str = "petit"
+    """``iss`` claim of access tokens."""
+    access_token_ttl_s: int = Field(default=15 * 60, ge=30)
+    """Lifetime of an access token."""
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    """Lifetime of a refresh token family member; each refresh issues a new one."""
+    argon2_time_cost: int = Field(default=3, ge=1)
+    """argon2id iterations. Raising it rehashes each password at its owner's next login."""
+    argon2_memory_cost_kib: int = Field(default=64 * 1024, ge=8)
+    """argon2id memory in KiB. Raising it rehashes each password at its owner's next login."""
+    argon2_parallelism: int = Field(default=2, ge=1)
+    """argon2id lanes."""
+    login_window_s: int = Field(default=300, ge=1)
+    """Length of the login throttling window."""
+    login_max_per_account: int = Field(default=10, ge=1)
+    """Login attempts allowed per email address per window, successful or not."""
+    login_max_per_ip: int = Field(default=100, ge=1)
+    """Login attempts allowed per client IP per window, successful or not."""
+
+
+class LogSettings(_Group):
+    level: str = "INFO"
+    """Root log level."""
+
+
+class Settings(BaseSettings):
+    """All of petit's configuration. Build it once (``Settings()``) and hand it to ``create_app``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PETIT_", env_nested_delimiter="__", extra="forbid", frozen=True, env_file=None
+    )
+
+    environment: Environment = Environment.PRODUCTION
+    """``development`` | ``test`` | ``production``. Defaults to production so that a forgotten setting fails
+    closed (the placeholder JWT secret is refused)."""
+    app: AppSettings = AppSettings()
+    db: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    thingsboard: ThingsBoardSettings = ThingsBoardSettings()
+    auth: AuthSettings = AuthSettings()
+    log: LogSettings = LogSettings()
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.environment is Environment.DEVELOPMENT:
+            return self
+        secret = self.auth.jwt_secret.get_secret_value()
+        if secret.strip().lower() in _PLACEHOLDER_SECRETS or len(secret) < _MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"PETIT_AUTH__JWT_SECRET is unset, a placeholder or shorter than {_MIN_SECRET_LENGTH} chars; "
+                f"petit refuses to start in {self.environment.value} without a real secret"
+            )
+        return self
+
+
+def sqlite_file_url(path: Path) -> str:
+    """The async SQLAlchemy URL of a SQLite file."""
+    return f"sqlite+aiosqlite:///{path}"
