@@ -20,6 +20,11 @@ class ThingsBoardError(Exception):
 class ThingsBoardUnavailableError(ThingsBoardError):
     """ThingsBoard is down, unreachable, too slow, or answered with a server error."""
 
+    def __init__(self, message: str, *, status: int | None = None, request_sent: bool = True) -> None:
+        super().__init__(message, status=status)
+        #: False when the request never left (connection refused): then even a write is safe to retry.
+        self.request_sent = request_sent
+
 
 class ThingsBoardAuthError(ThingsBoardError):
     """Our credentials were refused (401)."""
