@@ -26,7 +26,6 @@ from tb_rest_client.api_client import ApiClient
 from tb_rest_client.configuration import Configuration
 from tb_rest_client.models.models_ce import Customer as TbCustomer
 from tb_rest_client.models.models_ce import CustomerId, DeviceId, User
-from tb_rest_client.models.models_ce import Device as TbDevice
 from tb_rest_client.rest import ApiException, RESTClientObject
 from tb_rest_client.rest_client_ce import RestClientCE
 
@@ -374,11 +373,26 @@ class ThingsBoardClient:
         profile: str = "default",
         access_token: str | None = None,
     ) -> DeviceRecord:
-        body = TbDevice(name=name, label=label, type=profile)
-        # Not retried: a lost answer could mean the device exists; the caller's compensation finds it by name.
-        created = await self._call(
-            lambda rc: rc.save_device(body, access_token=access_token), idempotent=False
-        )
+        # tb-rest-client's Device model insists on a profile id; TB itself resolves the profile from ``type``.
+        body: dict[str, Any] = {"name": name, "type": profile}
+        if label is not None:
+            body["label"] = label
+        query = [("accessToken", access_token)] if access_token else []
+
+        def create(rc: RestClientCE) -> Any:
+            return rc.api_client.call_api(
+                "/api/device",
+                "POST",
+                query_params=query,
+                header_params={"Accept": "application/json", "Content-Type": "application/json"},
+                body=body,
+                response_type="object",
+                auth_settings=["X-Authorization"],
+                _return_http_data_only=True,
+            )
+
+        # Not retried: a lost answer may mean the device exists; callers find it by name to compensate.
+        created = await self._call(create, idempotent=False)
         device = mapping.device_from_tb(created)
         if owner_id is None:
             return device
