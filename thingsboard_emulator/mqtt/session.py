@@ -115,6 +115,10 @@ class MqttSession(asyncio.Protocol):
         buf = self._buf + data if self._buf else data
         size = len(buf)
         pos = 0
+        if not self._connect_seen and buf[0] != 0x10:
+            # Netty rejects a first packet that is not CONNECT as soon as it sees the fixed header.
+            self._close(None)
+            return
         while size - pos >= 2:
             first = buf[pos]
             length = buf[pos + 1]
@@ -383,32 +387,33 @@ class MqttSession(asyncio.Protocol):
     def _on_subscribe(self, packet_id: int, requested: list[tuple[str, int]]) -> None:
         codes: list[int] = []
         refused = topics.SUBACK_TOPIC_FILTER_INVALID if self._level == MQTT_5 else topics.SUBACK_FAILURE_V3
-        registered = False
+        register: list[str] = []
         for topic, qos in requested:
-            granted = min(qos, 1)
             if self._provision_only:
                 accepted = topic == topics.PROVISION_RESPONSE
-            elif topic == topics.ATTRIBUTES:
-                assert self._handle is not None
-                self._subs[topic] = granted
-                self._api.subscribe_attributes(self._handle)
-                accepted = registered = True
-            elif topic == topics.RPC_REQUEST_SUB:
-                assert self._handle is not None
-                self._subs[topic] = granted
-                self._api.subscribe_rpc(self._handle)
-                accepted = registered = True
+            elif topic in (topics.ATTRIBUTES, topics.RPC_REQUEST_SUB):
+                accepted = True
+                register.append(topic)
             else:
                 accepted = topic in topics.PASSIVE_SUBSCRIPTIONS
             if accepted:
-                self._subs[topic] = granted
-                codes.append(granted)
+                self._subs[topic] = min(qos, 1)
+                codes.append(min(qos, 1))
             else:
                 log.info("refusing a subscription to %r", topic)
                 codes.append(refused)
-        if not registered and self._device is not None:
-            self._api.record_activity(self._device)
         self._write(codec.encode_suback(packet_id, codes, self._level))
+        # TB's device actor registers the subscription asynchronously, so queued RPCs follow the SUBACK.
+        handle = self._handle
+        if handle is None:
+            return
+        for topic in register:
+            if topic == topics.ATTRIBUTES:
+                self._api.subscribe_attributes(handle)
+            else:
+                self._api.subscribe_rpc(handle)
+        if not register:
+            self._api.record_activity(handle.device)
 
     def _on_unsubscribe(self, packet_id: int, filters: list[str]) -> None:
         codes: list[int] = []
