@@ -1,0 +1,1 @@
+"""The emulator's state and behaviour, independent of any transport."""

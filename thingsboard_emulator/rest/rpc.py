@@ -1,0 +1,64 @@
+"""Server-side RPC, v1 ``/api/plugins/rpc`` and v2 ``/api/rpc`` (reference §6.2)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.handlers import HTTPRouteHandler
+
+from thingsboard_emulator.core.errors import RawError, bad_request, forbidden
+from thingsboard_emulator.core.model import now_ms
+from thingsboard_emulator.core.rpc import MIN_TIMEOUT_MS
+from thingsboard_emulator.core.service import Core
+from thingsboard_emulator.rest.common import check_uuid, empty, json_response, principal
+
+
+def handlers(core: Core) -> list[HTTPRouteHandler]:
+    async def call(request: Request[Any, Any, Any], device_id: str, *, one_way: bool, v2: bool) -> Response[bytes]:
+        p = principal(core, request)
+        if p.authority == "SYS_ADMIN":
+            raise forbidden()
+        key = check_uuid(device_id)
+        core.check_entity(p, "DEVICE", key)
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise bad_request("Invalid request body") from exc
+        if not isinstance(body, dict) or not isinstance(body.get("method"), str):
+            raise bad_request("Invalid request body")
+        timeout = body.get("timeout")
+        timeout_ms = int(timeout) if isinstance(timeout, int | float) and timeout > 0 else \
+            core.config.rpc_default_timeout_ms
+        timeout_ms = max(MIN_TIMEOUT_MS, timeout_ms)
+        expiration = body.get("expirationTime")
+        if isinstance(expiration, int | float) and expiration > 0:
+            timeout_ms = max(0, int(expiration) - now_ms())
+        outcome = await core.rpc.call(key, body["method"], body.get("params"), one_way=one_way, timeout_ms=timeout_ms)
+        if outcome.status == "ok":
+            return empty() if outcome.empty or one_way else json_response(outcome.payload)
+        if outcome.status == "bad_reply":
+            raise RawError(406, b"")
+        if v2:
+            raise RawError(504, b"")
+        raise RawError(409 if outcome.status == "no_connection" else 408, b"")
+
+    @post("/api/rpc/oneway/{device_id:str}")
+    async def oneway_v2(request: Request[Any, Any, Any], device_id: str) -> Response[bytes]:
+        return await call(request, device_id, one_way=True, v2=True)
+
+    @post("/api/rpc/twoway/{device_id:str}")
+    async def twoway_v2(request: Request[Any, Any, Any], device_id: str) -> Response[bytes]:
+        return await call(request, device_id, one_way=False, v2=True)
+
+    @post("/api/plugins/rpc/oneway/{device_id:str}")
+    async def oneway_v1(request: Request[Any, Any, Any], device_id: str) -> Response[bytes]:
+        return await call(request, device_id, one_way=True, v2=False)
+
+    @post("/api/plugins/rpc/twoway/{device_id:str}")
+    async def twoway_v1(request: Request[Any, Any, Any], device_id: str) -> Response[bytes]:
+        return await call(request, device_id, one_way=False, v2=False)
+
+    return [oneway_v2, twoway_v2, oneway_v1, twoway_v1]
