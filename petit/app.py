@@ -53,9 +53,10 @@ async def _require_json_body(request: Request[Any, Any, Any]) -> None:
         raise UnsupportedMediaTypeError(f"got {media_type or 'no content type'}")
 
 
-def openapi_config(settings: Settings) -> OpenAPIConfig:
+def openapi_config() -> OpenAPIConfig:
+    # Nothing here may depend on settings: the exported contract must be the same on every machine.
     return OpenAPIConfig(
-        title=settings.app.name,
+        title="petit",
         version=petit.__version__,
         description="petit: accounts, device ownership and telemetry for Wi-Fi IoT products.",
         path="/schema",
@@ -143,7 +144,7 @@ def create_app(
         exception_handlers=exception_handlers(),
         before_request=_require_json_body,
         request_max_body_size=settings.app.request_max_body_bytes,
-        openapi_config=openapi_config(settings),
+        openapi_config=openapi_config(),
         cors_config=cors,
         debug=False,
     )

@@ -54,6 +54,24 @@ class ValidationFailedError(PetitError):
     title = "The request body or parameters are invalid"
 
 
+class MalformedJsonError(PetitError):
+    code = "malformed_json"
+    status = 400
+    title = "The body is not valid JSON"
+
+
+class PayloadTooLargeError(PetitError):
+    code = "payload_too_large"
+    status = 413
+    title = "Request body too large"
+
+
+class UnsupportedMediaTypeError(PetitError):
+    code = "unsupported_media_type"
+    status = 415
+    title = "Request bodies must be application/json"
+
+
 class FieldError(BaseModel):
     field: str
     message: str
@@ -101,16 +119,28 @@ def problem_response(
     )
 
 
-def problem_responses(*errors: type[PetitError]) -> dict[int, ResponseSpec]:
-    """OpenAPI ``responses`` for a handler, listing the problems it can answer with."""
+_BODY_ERRORS: tuple[type[PetitError], ...] = (
+    MalformedJsonError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    ValidationFailedError,
+)
+
+
+def problem_responses(*errors: type[PetitError], body: bool = True) -> dict[int, ResponseSpec]:
+    """OpenAPI ``responses`` for a handler, listing the problems it can answer with.
+
+    ``body``: the handler reads a JSON body, so it can also fail the ways any body can.
+    """
     by_status: dict[int, list[type[PetitError]]] = {}
-    listed: list[type[PetitError]] = [*errors, ValidationFailedError]
+    listed: list[type[PetitError]] = [*errors, *(_BODY_ERRORS if body else ())]
     for error in listed:
         by_status.setdefault(error.status, []).append(error)
     return {
         status: ResponseSpec(
             data_container=ProblemDetail,
             media_type=PROBLEM_MEDIA_TYPE,
+            generate_examples=False,
             description="; ".join(f"{e.code}: {e.title}" for e in group),
         )
         for status, group in sorted(by_status.items())
@@ -141,7 +171,7 @@ _HTTP_CODES: dict[int, tuple[str, str]] = {
     403: ("forbidden", "Not allowed"),
     404: ("not_found", "Resource not found"),
     405: ("method_not_allowed", "Method not allowed on this resource"),
-    413: ("payload_too_large", "Request body too large"),
+    413: (PayloadTooLargeError.code, PayloadTooLargeError.title),
     415: ("unsupported_media_type", "Unsupported content type"),
     429: ("too_many_requests", "Too many requests"),
     503: ("service_unavailable", "Service unavailable"),
@@ -159,9 +189,7 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
         )
     status = exc.status_code
     if isinstance(exc, ClientException) and status == 400 and _caused_by_decoding(exc):
-        return problem_response(
-            request, code="malformed_json", status=400, title="The body is not valid JSON"
-        )
+        return _on_petit_error(request, MalformedJsonError())
     if status >= 500:
         # An HTTPException with a 5xx status is our bug, not the client's: keep details out of the response.
         log.error("http.internal_error", exc_info=exc)
@@ -189,9 +217,3 @@ def exception_handlers() -> ExceptionHandlersMap:
         HTTPException: _on_http_exception,
         Exception: _on_unexpected,
     }
-
-
-class UnsupportedMediaTypeError(PetitError):
-    code = "unsupported_media_type"
-    status = 415
-    title = "Request bodies must be application/json"

@@ -36,8 +36,6 @@ class _Group(BaseModel):
 
 
 class AppSettings(_Group):
-    name: str = "petit"
-    """Service name, shown in the OpenAPI document and logs."""
     request_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     """Largest request body accepted; larger bodies get a 413 problem before they are parsed."""
     client_ip_header: str | None = None

@@ -73,7 +73,7 @@ class AuthController(Controller):
         summary="Revoke the current access token and its session",
         status_code=HTTP_204_NO_CONTENT,
         security=BEARER,
-        responses=problem_responses(errors.NotAuthenticatedError),
+        responses=problem_responses(errors.NotAuthenticatedError, body=False),
     )
     async def logout(
         self, access_claims: NamedDependency[AccessClaims], auth_service: NamedDependency[AuthService]

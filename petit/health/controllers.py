@@ -24,7 +24,9 @@ class HealthController(Controller):
         cache=False,
         responses={
             HTTP_503_SERVICE_UNAVAILABLE: ResponseSpec(
-                data_container=Readiness, description="At least one dependency is unavailable"
+                data_container=Readiness,
+                generate_examples=False,
+                description="At least one dependency is unavailable",
             )
         },
     )

@@ -25,7 +25,7 @@ class UserController(Controller):
         operation_id="GetMe",
         summary="The signed-in user",
         security=[{"BearerAuth": []}],
-        responses=problem_responses(NotAuthenticatedError),
+        responses=problem_responses(NotAuthenticatedError, body=False),
     )
     async def get_me(
         self, access_claims: NamedDependency[AccessClaims], db_session: NamedDependency[AsyncSession]

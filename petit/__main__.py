@@ -1,0 +1,3 @@
+from petit.cli import main
+
+main()

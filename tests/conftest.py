@@ -1,0 +1,205 @@
+"""Root fixtures. All of them are lazy: nothing touches PostgreSQL or Redis unless a test asks for it.
+
+PostgreSQL: each xdist worker gets a fresh database (``petit_test_<worker>_<random>``), migrated with Alembic,
+dropped at the end of the session; every table is truncated after each test that used it.
+Redis: every test gets its own key prefix, deleted afterwards.
+Override the servers with ``PETIT_TEST_DATABASE_URL`` (an admin URL) and ``PETIT_TEST_REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import threading
+import uuid
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from litestar import Litestar
+from redis.asyncio import Redis
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from petit.app import create_app
+from petit.db.migrate import upgrade
+from petit.db.models import metadata
+from petit.settings import Environment, Settings
+
+T = TypeVar("T")
+
+DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+#: Cheap argon2 parameters: hashing cost is not what these tests are about.
+FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_cost_kib": 1024, "argon2_parallelism": 1}
+
+
+def run_in_thread(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to completion on a private loop, whether or not the caller is inside one."""
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(fn()))  # type: ignore[arg-type]
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    return os.environ.get("PETIT_TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return os.environ.get("PETIT_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+
+
+async def _admin_execute(admin_url: str, *statements: str) -> None:
+    engine = create_async_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def create_database(admin_url: str, prefix: str) -> str:
+    """Create an empty database next to ``admin_url``'s and return its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        run_in_thread(lambda: _admin_execute(admin_url, f'CREATE DATABASE "{name}"'))
+    except OSError as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {admin_url} ({exc}); start it or set PETIT_TEST_DATABASE_URL"
+        )
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    name = make_url(url).database
+    run_in_thread(lambda: _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def worker_database_url(pg_admin_url: str, worker_id: str) -> Iterator[str]:
+    url = create_database(pg_admin_url, f"petit_test_{worker_id}")
+    upgrade(url)
+    yield url
+    drop_database(pg_admin_url, url)
+
+
+@pytest.fixture
+async def database_url(worker_database_url: str) -> AsyncIterator[str]:
+    """The worker's migrated database, emptied after the test."""
+    yield worker_database_url
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    engine = create_async_engine(worker_database_url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    return f"petit-test:{uuid.uuid4().hex}:"
+
+
+@pytest.fixture
+async def redis_client(redis_url: str, redis_prefix: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    try:
+        await client.ping()
+    except OSError as exc:
+        pytest.fail(f"Redis is not reachable at {redis_url} ({exc}); start it or set PETIT_TEST_REDIS_URL")
+    yield client
+    keys = [key async for key in client.scan_iter(match=f"{redis_prefix}*", count=500)]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(database_url: str, redis_url: str, redis_prefix: str) -> SettingsFactory:
+    """Settings for this test's database and Redis prefix; keyword groups override (``auth={...}``)."""
+
+    def factory(**groups: dict[str, Any]) -> Settings:
+        base: dict[str, dict[str, Any]] = {
+            "db": {"url": database_url, "pool_size": 2, "max_overflow": 2},
+            "redis": {"url": redis_url, "key_prefix": redis_prefix},
+            "auth": {"jwt_secret": secrets.token_urlsafe(32), **FAST_ARGON2},
+        }
+        for group, values in groups.items():
+            base[group] = {**base.get(group, {}), **values}
+        return Settings(environment=Environment.TEST, **base)  # type: ignore[arg-type]
+
+    return factory
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def app(settings: Settings, redis_client: Redis) -> Litestar:
+    return create_app(settings, redis=redis_client)
+
+
+@asynccontextmanager
+async def _serve(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    # The app runs on the test's own event loop (Litestar's TestClient would use a portal thread, which
+    # breaks collaborators such as a Redis client created by the test).
+    # The lifespan lives in a task of its own because it opens an anyio cancel scope, which must be left by the
+    # task that entered it; pytest-asyncio may tear a fixture down from another task.
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    lifespan = asyncio.create_task(run_lifespan())
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({lifespan, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if lifespan.done():
+        waiter.cancel()
+        await lifespan  # startup failed: raise its error
+    try:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://petit.test") as http:
+            yield http
+    finally:
+        stop.set()
+        await lifespan
+
+
+@pytest.fixture
+def serve() -> Callable[[Litestar], AbstractAsyncContextManager[httpx.AsyncClient]]:
+    """``async with serve(app) as client``: run an app's lifespan and talk to it over ASGI."""
+    return _serve
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    async with _serve(app) as http:
+        yield http

@@ -1,0 +1,161 @@
+"""Login throttling in Redis, constant-shape refusals, and rehash-on-login."""
+
+from __future__ import annotations
+
+import secrets
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from petit.app import create_app
+from petit.db.models import User
+from petit.lib.security import PasswordHasher
+
+pytestmark = pytest.mark.integration
+
+Serve = Callable[[Litestar], AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+def new_email() -> str:
+    return f"user-{uuid.uuid4().hex[:12]}@example.com"
+
+
+@pytest.fixture
+async def throttled(make_settings: Any, serve: Serve) -> AsyncIterator[httpx.AsyncClient]:
+    settings = make_settings(auth={"login_max_per_account": 3, "login_max_per_ip": 5, "login_window_s": 60})
+    async with serve(create_app(settings)) as client:
+        yield client
+
+
+async def test_login_flood_on_one_account_gets_429_with_retry_after(throttled: httpx.AsyncClient) -> None:
+    email, password = new_email(), secrets.token_urlsafe(16)
+    assert (
+        await throttled.post("/auth/signup", json={"email": email, "password": password})
+    ).status_code == 201
+    statuses = [
+        (
+            await throttled.post("/auth/login", json={"email": email, "password": "wrong-password-1"})
+        ).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [401, 401, 401]
+    # Even the right password is refused once the account's window is full: the throttle runs first.
+    flood = await throttled.post("/auth/login", json={"email": email.upper(), "password": password})
+    assert flood.status_code == 429
+    assert flood.headers["content-type"].startswith("application/problem+json")
+    assert flood.json()["code"] == "login_throttled"
+    retry_after = int(flood.headers["retry-after"])
+    assert 1 <= retry_after <= 60
+
+
+async def test_login_flood_from_one_ip_across_accounts_gets_429(throttled: httpx.AsyncClient) -> None:
+    statuses = [
+        (
+            await throttled.post("/auth/login", json={"email": new_email(), "password": "whatever-123"})
+        ).status_code
+        for _ in range(6)
+    ]
+    assert statuses == [401] * 5 + [429]
+
+
+async def test_throttle_is_per_ip(make_settings: Any, serve: Serve) -> None:
+    settings = make_settings(
+        app={"client_ip_header": "X-Forwarded-For"}, auth={"login_max_per_ip": 2, "login_window_s": 60}
+    )
+    async with serve(create_app(settings)) as client:
+
+        async def attempt(ip: str) -> int:
+            body = {"email": new_email(), "password": "whatever-123"}
+            response = await client.post(
+                "/auth/login", json=body, headers={"X-Forwarded-For": f"10.9.9.9, {ip}"}
+            )
+            return response.status_code
+
+        assert [await attempt("198.51.100.1") for _ in range(3)] == [401, 401, 429]
+        assert await attempt("198.51.100.2") == 401
+
+
+async def test_throttle_counters_live_in_redis(
+    throttled: httpx.AsyncClient, redis_client: Any, redis_prefix: str
+) -> None:
+    await throttled.post("/auth/login", json={"email": new_email(), "password": "whatever-123"})
+    keys = [key async for key in redis_client.scan_iter(match=f"{redis_prefix}auth:login:*")]
+    assert len(keys) == 2  # one per account, one per IP
+    for key in keys:
+        assert 0 < await redis_client.ttl(key) <= 60
+
+
+async def test_unknown_email_costs_about_as_much_as_a_wrong_password(
+    make_settings: Any, serve: Serve
+) -> None:
+    # Realistic-ish argon2 cost so that skipping the hash would stand out far above scheduling noise.
+    settings = make_settings(
+        auth={"argon2_time_cost": 2, "argon2_memory_cost_kib": 16 * 1024, "login_max_per_account": 100}
+    )
+    async with serve(create_app(settings)) as client:
+        email, password = new_email(), secrets.token_urlsafe(16)
+        await client.post("/auth/signup", json={"email": email, "password": password})
+
+        async def timed(body: dict[str, str]) -> float:
+            started = time.perf_counter()
+            response = await client.post("/auth/login", json=body)
+            assert response.status_code == 401
+            return time.perf_counter() - started
+
+        await timed({"email": new_email(), "password": "warm-up-123"})  # builds the dummy hash once
+        wrong: list[float] = []
+        unknown: list[float] = []
+        for _ in range(7):
+            wrong.append(await timed({"email": email, "password": "not-the-password"}))
+            unknown.append(await timed({"email": new_email(), "password": "not-the-password"}))
+        ratio = statistics.median(unknown) / statistics.median(wrong)
+        assert 0.5 < ratio < 2.0, f"unknown/wrong median ratio {ratio:.2f} (wrong={wrong}, unknown={unknown})"
+
+
+async def test_login_rehashes_when_argon2_parameters_change(
+    make_settings: Any, serve: Serve, database_url: str
+) -> None:
+    email, password = new_email(), secrets.token_urlsafe(16)
+    old = make_settings(auth={"argon2_time_cost": 1, "argon2_memory_cost_kib": 1024})
+    async with serve(create_app(old)) as client:
+        assert (
+            await client.post("/auth/signup", json={"email": email, "password": password})
+        ).status_code == 201
+    before = await _stored_hash(database_url, email)
+    assert "m=1024,t=1" in before
+
+    new = make_settings(auth={"argon2_time_cost": 2, "argon2_memory_cost_kib": 2048})
+    async with serve(create_app(new)) as client:
+        assert (
+            await client.post("/auth/login", json={"email": email, "password": password})
+        ).status_code == 200
+        after = await _stored_hash(database_url, email)
+        assert after.startswith("$argon2id$")
+        assert "m=2048,t=2" in after
+        # The new hash still verifies the same password, and a second login leaves it alone.
+        hasher = PasswordHasher(time_cost=2, memory_cost_kib=2048, parallelism=1)
+        assert hasher.verify(password, after) == (True, None)
+        assert (
+            await client.post("/auth/login", json={"email": email, "password": password})
+        ).status_code == 200
+        assert await _stored_hash(database_url, email) == after
+
+
+async def _stored_hash(database_url: str, email: str) -> str:
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            value = (await conn.execute(select(User.password_hash).where(User.email == email))).scalar_one()  # type: ignore[arg-type]
+    finally:
+        await engine.dispose()
+    return str(value)
