@@ -592,6 +592,8 @@ class ThingsBoardClient:
             "method": method,
             "params": params if params is not None else {},
             "timeout": int(timeout_s * 1000),
+            # TB stretches "timeout" to at least 5 s; an explicit expiry is honoured as given.
+            "expirationTime": int((time.time() + timeout_s) * 1000),
         }
         path = "/api/rpc/twoway/{deviceId}" if expect_reply else "/api/rpc/oneway/{deviceId}"
         # ThingsBoard holds the request until the device answers or the RPC expires; wait a little longer.
