@@ -86,6 +86,13 @@ class Emulator:
         return self._loop
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self.core.start()
         app = fault_middleware(build_app(self), self.faults)

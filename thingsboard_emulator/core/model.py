@@ -40,6 +40,26 @@ class Tenant:
     title: str
     created_time: int = field(default_factory=now_ms)
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": ref("TENANT", self.id),
+            "createdTime": self.created_time,
+            "title": self.title,
+            "name": self.title,
+            "region": "Global",
+            "tenantProfileId": None,
+            "country": None,
+            "state": None,
+            "city": None,
+            "address": None,
+            "address2": None,
+            "zip": None,
+            "phone": None,
+            "email": None,
+            "additionalInfo": None,
+            "version": 1,
+        }
+
 
 @dataclass(slots=True)
 class Customer:

@@ -16,7 +16,13 @@ from typing import Any
 
 from thingsboard_emulator.contracts import AttributeScope, JsonValue, Principal
 from thingsboard_emulator.core.auth import JwtService, check_password, hash_password
-from thingsboard_emulator.core.errors import TbError, bad_request, entity_not_found, forbidden, not_found, unauthorized
+from thingsboard_emulator.core.errors import (
+    TbError,
+    bad_request,
+    entity_not_found,
+    forbidden,
+    unauthorized,
+)
 from thingsboard_emulator.core.model import (
     NULL_UUID,
     Credentials,
@@ -317,6 +323,27 @@ class Core:
             raise forbidden()
         if principal.authority == "CUSTOMER_USER" and principal.customer_id != customer_id:
             raise forbidden()
+
+    # --- tenants ----------------------------------------------------------------------------------------------
+
+    def save_tenant(self, principal: Principal, body: dict[str, Any]) -> Tenant:
+        if principal.authority != "SYS_ADMIN":
+            raise forbidden()
+        title = body.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise bad_request("Tenant title should be specified!")
+        existing_id = _id_of(body.get("id"))
+        if existing_id:
+            tenant = self.tenants.get(existing_id)
+            if tenant is None:
+                raise entity_not_found("Tenant", existing_id)
+            tenant.title = title
+        else:
+            tenant = Tenant(new_id(), title)
+            self.tenants[tenant.id] = tenant
+            self.create_default_profile(tenant.id)
+        self._persist("tenant", tenant)
+        return tenant
 
     # --- customers --------------------------------------------------------------------------------------------
 

@@ -6,11 +6,20 @@ from typing import Any
 
 from litestar import Request, Response, delete, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from thingsboard_emulator.core.errors import not_found
 from thingsboard_emulator.core.model import Customer
 from thingsboard_emulator.core.service import Core
-from thingsboard_emulator.rest.common import check_uuid, empty, json_object, json_response, page, principal, require
+from thingsboard_emulator.rest.common import (
+    check_uuid,
+    empty,
+    json_object,
+    json_response,
+    page,
+    principal,
+    require,
+)
 
 _SORT = {
     "createdTime": lambda c: c.created_time,
@@ -29,19 +38,19 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         return json_response(core.save_customer(p, await json_object(request)).to_json())
 
     @get("/api/customer/{customer_id:str}")
-    async def get_customer(request: Request[Any, Any, Any], customer_id: str) -> Response[bytes]:
+    async def get_customer(request: Request[Any, Any, Any], customer_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN", "CUSTOMER_USER")
         return json_response(core.check_entity(p, "CUSTOMER", check_uuid(customer_id)).to_json())
 
     @get("/api/customer/{customer_id:str}/shortInfo")
-    async def customer_short_info(request: Request[Any, Any, Any], customer_id: str) -> Response[bytes]:
+    async def customer_short_info(request: Request[Any, Any, Any], customer_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         customer: Customer = core.check_entity(p, "CUSTOMER", check_uuid(customer_id))
         return json_response({"title": customer.title, "isPublic": False})
 
     @get("/api/customer/{customer_id:str}/title", media_type="text/plain")
-    async def customer_title(request: Request[Any, Any, Any], customer_id: str) -> Response[bytes]:
+    async def customer_title(request: Request[Any, Any, Any], customer_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         customer: Customer = core.check_entity(p, "CUSTOMER", check_uuid(customer_id))
         return Response(content=customer.title.encode(), media_type="text/plain")
@@ -66,7 +75,7 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         )
 
     @delete("/api/customer/{customer_id:str}", status_code=200)
-    async def delete_customer(request: Request[Any, Any, Any], customer_id: str) -> Response[bytes]:
+    async def delete_customer(request: Request[Any, Any, Any], customer_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN")
         core.delete_customer(p, check_uuid(customer_id))

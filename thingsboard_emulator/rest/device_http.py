@@ -8,6 +8,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from thingsboard_emulator.contracts import DeviceApiError, DeviceRef, JsonValue, RpcRequest
 from thingsboard_emulator.core.errors import RawError
@@ -89,26 +90,26 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
             api.close_session(handle)
 
     @post("/api/v1/{token:str}/telemetry")
-    async def telemetry(request: Request[Any, Any, Any], token: str) -> Response[bytes]:
+    async def telemetry(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
         ref = device(token)
         apply(api.post_telemetry, ref, await payload(request))
         return empty()
 
     @post("/api/v1/{token:str}/attributes")
-    async def post_attributes(request: Request[Any, Any, Any], token: str) -> Response[bytes]:
+    async def post_attributes(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
         ref = device(token)
         apply(api.post_attributes, ref, await payload(request))
         return empty()
 
     @get("/api/v1/{token:str}/attributes")
-    async def get_attributes(request: Request[Any, Any, Any], token: str) -> Response[bytes]:
+    async def get_attributes(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
         ref = device(token)
         client = keys_param(request.query_params.get("clientKeys"))
         shared = keys_param(request.query_params.get("sharedKeys"))
         return json_response(apply(api.request_attributes, ref, client, shared))
 
     @get("/api/v1/{token:str}/attributes/updates")
-    async def attribute_updates(request: Request[Any, Any, Any], token: str) -> Response[bytes]:
+    async def attribute_updates(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
         ref = device(token)
         update = await poll(ref, "attributes", timeout_s(request))
         if update is None:
@@ -116,7 +117,7 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return json_response(update)
 
     @get("/api/v1/{token:str}/rpc")
-    async def rpc_poll(request: Request[Any, Any, Any], token: str) -> Response[bytes]:
+    async def rpc_poll(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
         ref = device(token)
         rpc = await poll(ref, "rpc", timeout_s(request))
         if rpc is None:
@@ -125,7 +126,7 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return json_response({"id": rpc.request_id, "method": rpc.method, "params": rpc.params})
 
     @post("/api/v1/{token:str}/rpc/{request_id:str}")
-    async def rpc_reply(request: Request[Any, Any, Any], token: str, request_id: str) -> Response[bytes]:
+    async def rpc_reply(request: Request[Any, Any, Any], token: FromPath[str], request_id: FromPath[str]) -> Response[bytes]:
         ref = device(token)
         raw = await request.body()
         if len(raw) > RPC_MAX_BYTES:
@@ -139,7 +140,7 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return empty()
 
     @post("/api/v1/{token:str}/rpc")
-    async def client_rpc(request: Request[Any, Any, Any], token: str) -> Response[bytes]:
+    async def client_rpc(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
         ref = device(token)
         body = await payload(request, limit=RPC_MAX_BYTES)
         session = _PollSession()
@@ -154,7 +155,7 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
             api.close_session(handle)
 
     @post("/api/v1/{token:str}/claim")
-    async def claim(request: Request[Any, Any, Any], token: str) -> Response[bytes]:
+    async def claim(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
         ref = device(token)
         apply(api.claim, ref, await payload(request))
         return empty()

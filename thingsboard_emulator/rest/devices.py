@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, delete, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from thingsboard_emulator.contracts import Principal
 from thingsboard_emulator.core.errors import RawError, TbError, bad_request, forbidden, not_found
@@ -80,19 +81,19 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return json_response(core.save_device(p, device, credentials=credentials).to_json())
 
     @get("/api/device/{device_id:str}")
-    async def get_device(request: Request[Any, Any, Any], device_id: str) -> Response[bytes]:
+    async def get_device(request: Request[Any, Any, Any], device_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN", "CUSTOMER_USER")
         return json_response(core.check_entity(p, "DEVICE", check_uuid(device_id)).to_json())
 
     @get("/api/device/info/{device_id:str}")
-    async def get_device_info(request: Request[Any, Any, Any], device_id: str) -> Response[bytes]:
+    async def get_device_info(request: Request[Any, Any, Any], device_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN", "CUSTOMER_USER")
         return json_response(info(core.check_entity(p, "DEVICE", check_uuid(device_id))))
 
     @delete("/api/device/{device_id:str}", status_code=200)
-    async def delete_device(request: Request[Any, Any, Any], device_id: str) -> Response[bytes]:
+    async def delete_device(request: Request[Any, Any, Any], device_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         core.delete_device(p, check_uuid(device_id))
         return empty()
@@ -124,13 +125,13 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return [d for d in core.devices.values() if d.customer_id == customer.id]
 
     @get("/api/customer/{customer_id:str}/devices")
-    async def customer_devices(request: Request[Any, Any, Any], customer_id: str) -> Response[bytes]:
+    async def customer_devices(request: Request[Any, Any, Any], customer_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN", "CUSTOMER_USER")
         return device_page(request, customer_rows(p, customer_id), Device.to_json)
 
     @get("/api/customer/{customer_id:str}/deviceInfos")
-    async def customer_device_infos(request: Request[Any, Any, Any], customer_id: str) -> Response[bytes]:
+    async def customer_device_infos(request: Request[Any, Any, Any], customer_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN", "CUSTOMER_USER")
         return device_page(request, customer_rows(p, customer_id), info)
@@ -156,18 +157,18 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
                                "type": t} for t in types])
 
     @post("/api/customer/{customer_id:str}/device/{device_id:str}")
-    async def assign(request: Request[Any, Any, Any], customer_id: str, device_id: str) -> Response[bytes]:
+    async def assign(request: Request[Any, Any, Any], customer_id: FromPath[str], device_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         return json_response(core.assign(p, check_uuid(customer_id), check_uuid(device_id)).to_json())
 
     @delete("/api/customer/device/{device_id:str}", status_code=200)
-    async def unassign(request: Request[Any, Any, Any], device_id: str) -> Response[bytes]:
+    async def unassign(request: Request[Any, Any, Any], device_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         return json_response(core.unassign(p, check_uuid(device_id)).to_json())
 
     @post("/api/owner/{owner_type:str}/{owner_id:str}/{entity_type:str}/{entity_id:str}")
     async def change_owner(
-        request: Request[Any, Any, Any], owner_type: str, owner_id: str, entity_type: str, entity_id: str
+        request: Request[Any, Any, Any], owner_type: FromPath[str], owner_id: FromPath[str], entity_type: FromPath[str], entity_id: FromPath[str]
     ) -> Response[bytes]:
         # tb-rest-client 4.4 assigns through PE's owner API; CE has none, so it is aliased onto the CE paths.
         p = principal(core, request)
@@ -184,7 +185,7 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return empty()
 
     @get("/api/device/{device_id:str}/credentials")
-    async def get_credentials(request: Request[Any, Any, Any], device_id: str) -> Response[bytes]:
+    async def get_credentials(request: Request[Any, Any, Any], device_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN", "CUSTOMER_USER")
         device: Device = core.check_entity(p, "DEVICE", check_uuid(device_id))
@@ -197,13 +198,13 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return json_response(core.update_credentials(p, await json_object(request)).to_json())
 
     @post("/api/customer/device/{device_name:str}/claim")
-    async def claim(request: Request[Any, Any, Any], device_name: str) -> Response[bytes]:
+    async def claim(request: Request[Any, Any, Any], device_name: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "CUSTOMER_USER")
         body = await json_body(request, required=False)
         if body is None:
-            raise TbError(500, "Cannot invoke \"com.fasterxml.jackson.databind.JsonNode.get(String)\" because "
-                               "\"claimRequest\" is null", 2)
+            raise TbError(500, 'Cannot invoke "com.fasterxml.jackson.databind.JsonNode.get(String)" because '
+                               '"claimRequest" is null', 2)
         if not isinstance(body, dict):
             # A bare JSON string body: TB reads the missing secretKey and fails the claim.
             secret = ""
@@ -225,7 +226,7 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         raise RawError(400, json.dumps(result).encode(), "application/json")
 
     @delete("/api/customer/device/{device_name:str}/claim", status_code=200)
-    async def reclaim(request: Request[Any, Any, Any], device_name: str) -> Response[bytes]:
+    async def reclaim(request: Request[Any, Any, Any], device_name: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN", "CUSTOMER_USER")
         device = core.device_by_name(p.tenant_id, device_name)

@@ -6,10 +6,19 @@ from typing import Any
 
 from litestar import Request, Response, delete, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from thingsboard_emulator.core.model import DeviceProfile
 from thingsboard_emulator.core.service import Core
-from thingsboard_emulator.rest.common import check_uuid, empty, json_object, json_response, page, principal, require
+from thingsboard_emulator.rest.common import (
+    check_uuid,
+    empty,
+    json_object,
+    json_response,
+    page,
+    principal,
+    require,
+)
 
 _SORT = {"createdTime": lambda p: p.created_time, "name": lambda p: p.name, "type": lambda p: "DEFAULT",
          "transportType": lambda p: "DEFAULT", "description": lambda p: p.description, "isDefault": lambda p: p.is_default}
@@ -23,12 +32,12 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         return json_response(core.default_profile(p.tenant_id).info_json())
 
     @get("/api/deviceProfileInfo/{profile_id:str}")
-    async def profile_info(request: Request[Any, Any, Any], profile_id: str) -> Response[bytes]:
+    async def profile_info(request: Request[Any, Any, Any], profile_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         return json_response(core.check_entity(p, "DEVICE_PROFILE", check_uuid(profile_id)).info_json())
 
     @get("/api/deviceProfile/{profile_id:str}")
-    async def get_profile(request: Request[Any, Any, Any], profile_id: str) -> Response[bytes]:
+    async def get_profile(request: Request[Any, Any, Any], profile_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN")
         return json_response(core.check_entity(p, "DEVICE_PROFILE", check_uuid(profile_id)).to_json())
@@ -40,13 +49,13 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         return json_response(core.save_profile(p, await json_object(request)).to_json())
 
     @post("/api/deviceProfile/{profile_id:str}/default")
-    async def set_default(request: Request[Any, Any, Any], profile_id: str) -> Response[bytes]:
+    async def set_default(request: Request[Any, Any, Any], profile_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN")
         return json_response(core.set_default_profile(p, check_uuid(profile_id)).to_json())
 
     @delete("/api/deviceProfile/{profile_id:str}", status_code=200)
-    async def delete_profile(request: Request[Any, Any, Any], profile_id: str) -> Response[bytes]:
+    async def delete_profile(request: Request[Any, Any, Any], profile_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN")
         core.delete_profile(p, check_uuid(profile_id))

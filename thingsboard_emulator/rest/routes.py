@@ -6,7 +6,18 @@ from typing import TYPE_CHECKING
 
 from litestar.handlers import HTTPRouteHandler
 
-from thingsboard_emulator.rest import auth, control, customers, device_http, devices, profiles, rpc, telemetry, users
+from thingsboard_emulator.rest import (
+    auth,
+    control,
+    customers,
+    device_http,
+    devices,
+    profiles,
+    rpc,
+    telemetry,
+    tenants,
+    users,
+)
 from thingsboard_emulator.rest.common import exception_handlers
 
 if TYPE_CHECKING:
@@ -19,6 +30,7 @@ def all_handlers(emu: Emulator) -> list[HTTPRouteHandler]:
     core = emu.core
     return [
         *auth.handlers(core),
+        *tenants.handlers(core),
         *customers.handlers(core),
         *users.handlers(core),
         *devices.handlers(core),

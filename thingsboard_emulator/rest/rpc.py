@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from thingsboard_emulator.core.errors import RawError, bad_request, forbidden
 from thingsboard_emulator.core.model import now_ms
@@ -46,19 +47,19 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         raise RawError(409 if outcome.status == "no_connection" else 408, b"")
 
     @post("/api/rpc/oneway/{device_id:str}")
-    async def oneway_v2(request: Request[Any, Any, Any], device_id: str) -> Response[bytes]:
+    async def oneway_v2(request: Request[Any, Any, Any], device_id: FromPath[str]) -> Response[bytes]:
         return await call(request, device_id, one_way=True, v2=True)
 
     @post("/api/rpc/twoway/{device_id:str}")
-    async def twoway_v2(request: Request[Any, Any, Any], device_id: str) -> Response[bytes]:
+    async def twoway_v2(request: Request[Any, Any, Any], device_id: FromPath[str]) -> Response[bytes]:
         return await call(request, device_id, one_way=False, v2=True)
 
     @post("/api/plugins/rpc/oneway/{device_id:str}")
-    async def oneway_v1(request: Request[Any, Any, Any], device_id: str) -> Response[bytes]:
+    async def oneway_v1(request: Request[Any, Any, Any], device_id: FromPath[str]) -> Response[bytes]:
         return await call(request, device_id, one_way=True, v2=False)
 
     @post("/api/plugins/rpc/twoway/{device_id:str}")
-    async def twoway_v1(request: Request[Any, Any, Any], device_id: str) -> Response[bytes]:
+    async def twoway_v1(request: Request[Any, Any, Any], device_id: FromPath[str]) -> Response[bytes]:
         return await call(request, device_id, one_way=False, v2=False)
 
     return [oneway_v2, twoway_v2, oneway_v1, twoway_v1]

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from litestar import Request, Response, delete, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from thingsboard_emulator.contracts import AttributeScope, DeviceApiError, Principal
 from thingsboard_emulator.core.errors import RawError, bad_request
@@ -72,17 +73,17 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return empty()
 
     @post(PREFIX + "/{entity_type:str}/{entity_id:str}/attributes/{attr_scope:str}")
-    async def save_attributes_v2(request: Request[Any, Any, Any], entity_type: str, entity_id: str,
-                                 attr_scope: str) -> Response[bytes]:
+    async def save_attributes_v2(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str],
+                                 attr_scope: FromPath[str]) -> Response[bytes]:
         return await save_attributes(request, entity_type, entity_id, attr_scope)
 
     @post(PREFIX + "/{entity_type:str}/{entity_id:str}/{attr_scope:str}")
-    async def save_attributes_v1(request: Request[Any, Any, Any], entity_type: str, entity_id: str,
-                                 attr_scope: str) -> Response[bytes]:
+    async def save_attributes_v1(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str],
+                                 attr_scope: FromPath[str]) -> Response[bytes]:
         return await save_attributes(request, entity_type, entity_id, attr_scope)
 
     @post(PREFIX + "/{device_id:str}/{attr_scope:str}")
-    async def save_device_attributes(request: Request[Any, Any, Any], device_id: str, attr_scope: str) -> Response[bytes]:
+    async def save_device_attributes(request: Request[Any, Any, Any], device_id: FromPath[str], attr_scope: FromPath[str]) -> Response[bytes]:
         return await save_attributes(request, "DEVICE", device_id, attr_scope)
 
     async def save_timeseries(request: Request[Any, Any, Any], entity_type: str, entity_id: str) -> Response[bytes]:
@@ -98,13 +99,13 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return empty()
 
     @post(PREFIX + "/{entity_type:str}/{entity_id:str}/timeseries/{attr_scope:str}")
-    async def save_ts(request: Request[Any, Any, Any], entity_type: str, entity_id: str,
-                      attr_scope: str) -> Response[bytes]:
+    async def save_ts(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str],
+                      attr_scope: FromPath[str]) -> Response[bytes]:
         return await save_timeseries(request, entity_type, entity_id)
 
     @post(PREFIX + "/{entity_type:str}/{entity_id:str}/timeseries/{attr_scope:str}/{ttl:str}")
-    async def save_ts_ttl(request: Request[Any, Any, Any], entity_type: str, entity_id: str, attr_scope: str,
-                          ttl: str) -> Response[bytes]:
+    async def save_ts_ttl(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str], attr_scope: FromPath[str],
+                          ttl: FromPath[str]) -> Response[bytes]:
         return await save_timeseries(request, entity_type, entity_id)
 
     def history(request: Request[Any, Any, Any], key: str, keys: list[str] | None) -> Response[bytes]:
@@ -127,7 +128,7 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
                               for k, points in data.items()})
 
     @get(PREFIX + "/{entity_type:str}/{entity_id:str}/values/timeseries")
-    async def latest(request: Request[Any, Any, Any], entity_type: str, entity_id: str) -> Response[bytes]:
+    async def latest(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         keys = keys_param(request.query_params.get("keys"))
         if request.query_params.get("startTs") is not None:
@@ -145,23 +146,23 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return json_response(out)
 
     @get(PREFIX + "/{entity_type:str}/{entity_id:str}/values/timeseries/history")
-    async def history_endpoint(request: Request[Any, Any, Any], entity_type: str, entity_id: str) -> Response[bytes]:
+    async def history_endpoint(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         return history(request, key, keys_param(request.query_params.get("keys")))
 
     @get(PREFIX + "/{entity_type:str}/{entity_id:str}/keys/timeseries")
-    async def ts_keys(request: Request[Any, Any, Any], entity_type: str, entity_id: str) -> Response[bytes]:
+    async def ts_keys(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         return json_response(core.telemetry.timeseries_keys(key))
 
     @get(PREFIX + "/{entity_type:str}/{entity_id:str}/keys/attributes")
-    async def attr_keys(request: Request[Any, Any, Any], entity_type: str, entity_id: str) -> Response[bytes]:
+    async def attr_keys(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         return json_response(core.telemetry.attribute_keys(key, None))
 
     @get(PREFIX + "/{entity_type:str}/{entity_id:str}/keys/attributes/{attr_scope:str}")
-    async def attr_keys_scope(request: Request[Any, Any, Any], entity_type: str, entity_id: str,
-                              attr_scope: str) -> Response[bytes]:
+    async def attr_keys_scope(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str],
+                              attr_scope: FromPath[str]) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         return json_response(core.telemetry.attribute_keys(key, scope_of(attr_scope, writable=False)))
 
@@ -170,13 +171,13 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return json_response([{"lastUpdateTs": ts, "key": k, "value": v} for _, k, ts, v in rows])
 
     @get(PREFIX + "/{entity_type:str}/{entity_id:str}/values/attributes")
-    async def attrs(request: Request[Any, Any, Any], entity_type: str, entity_id: str) -> Response[bytes]:
+    async def attrs(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         return attribute_rows(key, None, keys_param(request.query_params.get("keys")))
 
     @get(PREFIX + "/{entity_type:str}/{entity_id:str}/values/attributes/{attr_scope:str}")
-    async def attrs_scope(request: Request[Any, Any, Any], entity_type: str, entity_id: str,
-                          attr_scope: str) -> Response[bytes]:
+    async def attrs_scope(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str],
+                          attr_scope: FromPath[str]) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         return attribute_rows(key, scope_of(attr_scope, writable=False), keys_param(request.query_params.get("keys")))
 
@@ -191,17 +192,17 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return empty()
 
     @delete(PREFIX + "/{entity_type:str}/{entity_id:str}/{attr_scope:str}", status_code=200)
-    async def delete_attributes(request: Request[Any, Any, Any], entity_type: str, entity_id: str,
-                                attr_scope: str) -> Response[bytes]:
+    async def delete_attributes(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str],
+                                attr_scope: FromPath[str]) -> Response[bytes]:
         return await delete_attrs(request, entity_type, entity_id, attr_scope)
 
     @delete(PREFIX + "/{device_id:str}/{attr_scope:str}", status_code=200)
-    async def delete_device_attributes(request: Request[Any, Any, Any], device_id: str,
-                                       attr_scope: str) -> Response[bytes]:
+    async def delete_device_attributes(request: Request[Any, Any, Any], device_id: FromPath[str],
+                                       attr_scope: FromPath[str]) -> Response[bytes]:
         return await delete_attrs(request, "DEVICE", device_id, attr_scope)
 
     @delete(PREFIX + "/{entity_type:str}/{entity_id:str}/timeseries/delete", status_code=200)
-    async def delete_timeseries(request: Request[Any, Any, Any], entity_type: str, entity_id: str) -> Response[bytes]:
+    async def delete_timeseries(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         keys = keys_param(request.query_params.get("keys"))
         if not keys:

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, delete, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from thingsboard_emulator.core.errors import TbError
 from thingsboard_emulator.core.model import User, now_ms
@@ -48,26 +49,26 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         return json_response(user.to_json())
 
     @get("/api/user/{user_id:str}")
-    async def get_user(request: Request[Any, Any, Any], user_id: str) -> Response[bytes]:
+    async def get_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         return json_response(core.check_entity(p, "USER", check_uuid(user_id)).to_json())
 
     @delete("/api/user/{user_id:str}", status_code=200)
-    async def delete_user(request: Request[Any, Any, Any], user_id: str) -> Response[bytes]:
+    async def delete_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "SYS_ADMIN", "TENANT_ADMIN")
         core.delete_user(p, check_uuid(user_id))
         return empty()
 
     @get("/api/user/{user_id:str}/activationLink", media_type="text/plain")
-    async def activation_link(request: Request[Any, Any, Any], user_id: str) -> Response[bytes]:
+    async def activation_link(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "SYS_ADMIN", "TENANT_ADMIN")
         token = core.activation_token(p, check_uuid(user_id))
         return text(f"{_base_url(request)}/api/noauth/activate?activateToken={token}")
 
     @get("/api/user/{user_id:str}/activationLinkInfo")
-    async def activation_link_info(request: Request[Any, Any, Any], user_id: str) -> Response[bytes]:
+    async def activation_link_info(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "SYS_ADMIN", "TENANT_ADMIN")
         user_key = check_uuid(user_id)
@@ -77,12 +78,12 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         return json_response({"value": f"{_base_url(request)}/api/noauth/activate?activateToken={token}", "ttlMs": ttl})
 
     @get("/api/user/{user_id:str}/token")
-    async def user_token(request: Request[Any, Any, Any], user_id: str) -> Response[bytes]:
+    async def user_token(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         return json_response(core.user_token(p, check_uuid(user_id)))
 
     @post("/api/user/{user_id:str}/userCredentialsEnabled")
-    async def credentials_enabled(request: Request[Any, Any, Any], user_id: str) -> Response[bytes]:
+    async def credentials_enabled(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "SYS_ADMIN", "TENANT_ADMIN")
         enabled = query_bool(request, "userCredentialsEnabled", True)
@@ -90,7 +91,7 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         return empty()
 
     @get("/api/customer/{customer_id:str}/users")
-    async def customer_users(request: Request[Any, Any, Any], customer_id: str) -> Response[bytes]:
+    async def customer_users(request: Request[Any, Any, Any], customer_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN")
         customer = core.check_entity(p, "CUSTOMER", check_uuid(customer_id))
@@ -99,7 +100,7 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
                                   sort_keys=_SORT, render=User.to_json))
 
     @get("/api/tenant/{tenant_id:str}/users")
-    async def tenant_admins(request: Request[Any, Any, Any], tenant_id: str) -> Response[bytes]:
+    async def tenant_admins(request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "SYS_ADMIN")
         key = check_uuid(tenant_id)
