@@ -38,8 +38,10 @@ class LoginCounter:
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator() as emu:
+async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
+    """Options come from indirect parametrisation: ``parametrize("emulator", [{...}], indirect=True)``."""
+    options: dict[str, Any] = getattr(request, "param", {})
+    async with Emulator(**options) as emu:
         yield emu
 
 
