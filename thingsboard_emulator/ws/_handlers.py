@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath  # noqa: TC002 - Litestar resolves handler annotations at runtime
 
 from thingsboard_emulator.ws._session import (
     CLOSE_BAD_DATA,
@@ -67,8 +68,8 @@ def create_ws_handlers(
                     return
                 session.principal = principal
             await _receive_loop(socket, session, auth_timeout_s)
-            # Let the sender flush what is queued and perform a requested close.
-            if not sender.done():
+            if session.close_requested and not sender.done():
+                # The sender performs the close; give a stalled peer a bounded time to take the frame.
                 await asyncio.wait({sender}, timeout=5)
         finally:
             session.cancel_all()
@@ -83,7 +84,7 @@ def create_ws_handlers(
         await serve(socket)
 
     @websocket("/api/ws/plugins/{plugin:str}", name="tb-ws-plugins")
-    async def ws_plugins(socket: WebSocket[Any, Any, Any], plugin: str) -> None:
+    async def ws_plugins(socket: WebSocket[Any, Any, Any], plugin: FromPath[str]) -> None:
         if plugin.lower() != "telemetry":
             await socket.accept()
             await _Closer(socket).close(CLOSE_BAD_DATA, "Unknown session type")

@@ -134,6 +134,10 @@ class WsSession:
         return len(self._subs)
 
     @property
+    def close_requested(self) -> bool:
+        return self._close_request is not None
+
+    @property
     def pending(self) -> int:
         return len(self._queue)
 
