@@ -115,7 +115,9 @@ class FakeReader:
 
     def token_for(self, tenant_id: str = TENANT_A, customer_id: str | None = None) -> str:
         token = f"tok-{uuid.uuid4()}"
-        authority: Literal["CUSTOMER_USER", "TENANT_ADMIN"] = "CUSTOMER_USER" if customer_id else "TENANT_ADMIN"
+        authority: Literal["CUSTOMER_USER", "TENANT_ADMIN"] = (
+            "CUSTOMER_USER" if customer_id else "TENANT_ADMIN"
+        )
         self.tokens[token] = Principal(str(uuid.uuid4()), tenant_id, customer_id, authority)
         return token
 
