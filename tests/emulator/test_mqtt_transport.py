@@ -579,7 +579,7 @@ async def test_server_rpc_queued_until_subscribe_then_answered(
         c.encode_publish(f"v1/devices/me/rpc/response/{queued}", b"done", qos=1, packet_id=3, level=level)
     )
     await client.recv_type(c.PUBACK)
-    assert api.rpc_replies == [(device.device_id, live, {"ok": True}), (device.device_id, queued, "done")]
+    assert api.rpc_replies == [(device.device_id, live, b'{"ok":true}'), (device.device_id, queued, b"done")]
     await client.close()
 
 

@@ -225,7 +225,7 @@ class MqttSession(asyncio.Protocol):
             self._start_keepalive(connect.keepalive)
             return
         try:
-            device = self._api.authenticate(connect.username) if connect.username is not None else None
+            device = self._authenticate(connect)
         except Exception:
             log.exception("credential check failed")
             self._refuse(topics.CONNACK_SERVER_UNAVAILABLE)
@@ -244,6 +244,15 @@ class MqttSession(asyncio.Protocol):
         connack = codec.encode_connack(self._level, 0, session_present=not connect.clean_session)
         self._write(connack)
         self._start_keepalive(connect.keepalive)
+
+    def _authenticate(self, connect: codec.Connect) -> DeviceRef | None:
+        device = self._api.authenticate(connect.username) if connect.username is not None else None
+        # MQTT_BASIC credentials are outside the DeviceApi protocol; the core offers them when it can.
+        basic = getattr(self._api, "authenticate_basic", None)
+        if device is None and basic is not None:
+            password = None if connect.password is None else connect.password.decode("utf-8", "replace")
+            device = basic(connect.client_id or None, connect.username, password)
+        return device
 
     @staticmethod
     def _refusal_code(connect: codec.Connect) -> int:
@@ -292,7 +301,8 @@ class MqttSession(asyncio.Protocol):
                 return
             elif topic.startswith(topics.RPC_RESPONSE_PREFIX):
                 request_id = _parse_request_id(topic[len(topics.RPC_RESPONSE_PREFIX) :])
-                self._api.reply_to_rpc(device, request_id, self._rpc_reply_value(payload))
+                # The raw text goes through: the REST side answers 406 for a reply that is not JSON.
+                self._api.reply_to_rpc(device, request_id, payload)
             elif topic.startswith(topics.RPC_REQUEST_PREFIX):
                 self._on_client_rpc(topic, packet_id, payload)
                 return
@@ -312,14 +322,6 @@ class MqttSession(asyncio.Protocol):
             return
         if packet_id:
             self._write(codec.encode_puback(self._level, packet_id))
-
-    @staticmethod
-    def _rpc_reply_value(payload: bytes) -> Any:
-        # TB forwards the reply text untouched; a reply that is not JSON reaches the core as its raw text.
-        try:
-            return json.loads(payload)
-        except ValueError:
-            return payload.decode("utf-8", "replace")
 
     def _on_attribute_request(self, device: DeviceRef, topic: str, packet_id: int, payload: bytes) -> None:
         request_id = _parse_request_id(topic[len(topics.ATTRIBUTES_REQUEST_PREFIX) :])
