@@ -2,8 +2,8 @@
 
 Part 1 (tokens): W simulated petit workers (``ThingsBoardClient`` instances sharing one Redis key
 prefix, as the processes of one deployment do) each keep C calls in flight for D seconds against the
-emulator, whose JWTs live L seconds. The emulator's own auth endpoints count logins and refreshes; the goal is one login in
-total and about one refresh per token lifetime, whatever W and C.
+emulator, whose JWTs live L seconds. The emulator's own auth endpoints count logins and refreshes; the
+goal is one login in total and about one refresh per token lifetime, whatever W and C.
 
 Part 2 (overhead): the latest-telemetry read through the adapter (``latest_readings``: event loop -> thread
 pool -> RestClientCE -> mapping) against the same read straight from RestClientCE, interleaved A/B in one run;
