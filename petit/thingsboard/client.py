@@ -148,7 +148,12 @@ class ThingsBoardClient:
         store = token_store or (RedisTokenStore(redis) if redis is not None else MemoryTokenStore(clock))
         self._tokens = TokenManager(store, clock=clock, skew_s=config.token_refresh_skew_s)
         self._executor = ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="thingsboard")
+        # Commands hold a thread while the device thinks: their own pool, so reads never queue behind them.
+        self._rpc_executor = ThreadPoolExecutor(
+            max_workers=config.max_workers, thread_name_prefix="thingsboard-rpc"
+        )
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._background: set[asyncio.Future[None]] = set()
         self._anonymous = self._api_client()
         self._tenant_key = f"{config.key_prefix}:token:tenant"
 
@@ -158,6 +163,7 @@ class ThingsBoardClient:
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._rpc_executor.shutdown(wait=False, cancel_futures=True)
 
     # Plumbing
 
@@ -180,7 +186,8 @@ class ThingsBoardClient:
 
     async def _in_thread(self, fn: Callable[[], T], *, rpc: bool = False) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _translate_in_thread, fn, rpc)
+        executor = self._rpc_executor if rpc else self._executor
+        return await loop.run_in_executor(executor, _translate_in_thread, fn, rpc)
 
     async def _login_tenant(self) -> TokenPair:
         body = {"username": self._config.username, "password": self._config.password}
@@ -398,9 +405,14 @@ class ThingsBoardClient:
             return device
         try:
             return await self.assign_device(device.id, owner_id)
-        except ThingsBoardError:
-            # Never leave a device nobody owns: undo the create, even if our caller is being cancelled.
-            await asyncio.shield(self._delete_quietly(device.id))
+        except BaseException:
+            # Never leave a device nobody owns: undo the create, even if our caller is being cancelled
+            # (the shielded delete carries on after the cancellation propagates).
+            cleanup = asyncio.ensure_future(self._delete_quietly(device.id))
+            # The loop keeps only weak references to tasks: hold this one until it is done.
+            self._background.add(cleanup)
+            cleanup.add_done_callback(self._background.discard)
+            await asyncio.shield(cleanup)
             raise
 
     async def _delete_quietly(self, device_id: UUID) -> None:
