@@ -113,7 +113,7 @@ async def test_slow_thingsboard_fails_within_the_timeout_and_recovers(
     started = time.monotonic()
     with pytest.raises(ThingsBoardUnavailableError):
         await client.check_health()
-    assert time.monotonic() - started < 0.5 + 0.25
+    assert time.monotonic() - started < 0.5 + 0.5  # the timeout plus scheduling slack
     emulator.faults.clear()
     await _eventually(lambda: _health_ok(client))
 
@@ -128,7 +128,7 @@ async def test_unreachable_thingsboard_fails_fast_and_recovers(
     started = time.monotonic()
     with pytest.raises(ThingsBoardUnavailableError):
         await client.check_health()
-    assert time.monotonic() - started < 0.5 + 0.25
+    assert time.monotonic() - started < 0.5 + 0.5  # the timeout plus scheduling slack
     emulator.faults.clear()
     await _eventually(lambda: _health_ok(client))
 
@@ -155,4 +155,4 @@ async def test_nothing_listening_is_unavailable_and_retry_safe(make_client: Clie
     with pytest.raises(ThingsBoardUnavailableError) as caught:
         await client.check_health()
     assert not caught.value.request_sent
-    assert time.monotonic() - started < 1.0 + 0.25
+    assert time.monotonic() - started < 1.0 + 0.5
