@@ -1,4 +1,4 @@
-"""Assembles the Litestar application: REST, the HTTP device API, WebSocket and the emulator's control endpoints."""
+"""The Litestar application: REST, the HTTP device API, WebSocket and the emulator's control endpoints."""
 
 from __future__ import annotations
 

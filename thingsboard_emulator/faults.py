@@ -1,7 +1,7 @@
 """Fault injection: make the REST side unavailable, slow or failing for a while, without a restart.
 
-State changes may come from any thread (sync tests drive ``run_in_thread`` emulators), so they are guarded by a lock
-and the listener is opened/closed on the emulator's loop through ``call_soon_threadsafe``.
+State changes may come from any thread (sync tests drive ``run_in_thread`` emulators), so a lock guards
+themand the listener is opened/closed on the emulator's loop through ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ FaultMode = Literal["none", "unavailable", "slow", "error"]
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
+Asgi = Callable[..., Awaitable[None]]
 
 CONTROL_PREFIX = "/__emulator"
 

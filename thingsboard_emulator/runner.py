@@ -1,4 +1,4 @@
-"""The in-process runner: HTTP (REST, device HTTP API, WebSocket) on uvicorn plus the MQTT server, one event loop."""
+"""The in-process runner: HTTP (REST, device HTTP API, WebSocket) on uvicorn plus MQTT, on one event loop."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -17,20 +16,23 @@ from thingsboard_emulator.core.service import Core, CoreConfig
 from thingsboard_emulator.faults import Faults, fault_middleware
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from types import TracebackType
 
 log = logging.getLogger(__name__)
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP, and without
-    # it every response split into headers + body waits ~40 ms for the client's delayed ACK.
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on accepted sockets whose proto is TCP;
+    # without it every response split into headers + body waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )
     # Re-binding the same port after an "unavailable" fault must not wait for TIME_WAIT.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(1024)
-    sock.setblocking(False)
+    sock.setblocking(False)  # noqa: FBT003 - the socket API
     return sock
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from thingsboard_emulator import Emulator
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterator
 
 TENANT = ("tenant@thingsboard.org", "tenant")
 SYSADMIN = ("sysadmin@thingsboard.org", "sysadmin")

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from tests.emulator.conftest import wait_for
-from thingsboard_emulator import Emulator
+
+if TYPE_CHECKING:
+    from thingsboard_emulator import Emulator
 
 
 def _login(url: str) -> httpx.Response:
-    return httpx.post(f"{url}/api/auth/login", json={"username": "tenant@thingsboard.org", "password": "tenant"},
-                      timeout=5)
+    return httpx.post(
+        f"{url}/api/auth/login", json={"username": "tenant@thingsboard.org", "password": "tenant"}, timeout=5
+    )
 
 
 def _refused(url: str) -> bool:
@@ -78,7 +82,10 @@ def test_faults_over_http_control_endpoint(sync_emulator: Emulator) -> None:
     assert httpx.post(f"{url}/__emulator/faults", json={"mode": "none"}).status_code == 200
     assert _login(url).status_code == 200
     assert httpx.post(f"{url}/__emulator/faults", json={"mode": "bogus"}).status_code == 400
-    assert httpx.post(f"{url}/__emulator/faults", json={"mode": "unavailable", "seconds": 0.3}).status_code == 200
+    assert (
+        httpx.post(f"{url}/__emulator/faults", json={"mode": "unavailable", "seconds": 0.3}).status_code
+        == 200
+    )
     wait_for(lambda: _refused(url), timeout=5)
     wait_for(lambda: not _refused(url), timeout=5)
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import jwt
@@ -14,7 +13,6 @@ from tb_rest_client.models.models_ce import (
     ActivateUserRequest,
     ClaimRequest,
     Customer,
-    CustomerId,
     Device,
     DeviceId,
     User,
@@ -22,7 +20,10 @@ from tb_rest_client.models.models_ce import (
 from tb_rest_client.rest import ApiException
 from tb_rest_client.rest_client_ce import RestClientCE
 
-from thingsboard_emulator import Emulator
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from thingsboard_emulator import Emulator
 
 NULL_UUID = "13814000-1dd2-11b2-8080-808080808080"
 
@@ -41,15 +42,16 @@ def error_body(exc: ApiException) -> dict[str, Any]:
     return body
 
 
-def make_customer_user(tb: RestClientCE, emu: Emulator, name: str, password: str = "secret1") -> tuple[Customer, User,
-                                                                                                         RestClientCE]:
+def make_customer_user(
+    tb: RestClientCE, emu: Emulator, name: str, password: str = "secret1"
+) -> tuple[Customer, User, RestClientCE]:
     customer = tb.save_customer(Customer(title=name))
     user = tb.save_user(
         User(email=f"{name}@example.com", authority="CUSTOMER_USER", customer_id=customer.id),
         send_activation_mail=False,
     )
     link = tb.get_activation_link(user.id)
-    # TB answers text/plain; tb-rest-client 4.3 hands back str(bytes) ("b'http://...'"), so pick the token out.
+    # TB answers text/plain; tb-rest-client 4.3 hands back str(bytes) ("b'http://...'"): pick the token out.
     match = re.search(r"activateToken=([A-Za-z0-9]+)", link)
     assert match is not None
     token = match.group(1)
@@ -64,12 +66,14 @@ def dev(tb: RestClientCE, **fields: Any) -> Device:
     return Device(device_profile_id=tb.get_default_device_profile_info().id, **fields)
 
 
-# --- auth ---------------------------------------------------------------------------------------------------------
+# --- auth ---------------------------------------------------------------------------------------------------
 
 
 def test_login_returns_tb_jwt_pair_with_claims(sync_emulator: Emulator) -> None:
-    resp = httpx.post(f"{sync_emulator.http_url}/api/auth/login",
-                      json={"username": "tenant@thingsboard.org", "password": "tenant"})
+    resp = httpx.post(
+        f"{sync_emulator.http_url}/api/auth/login",
+        json={"username": "tenant@thingsboard.org", "password": "tenant"},
+    )
     assert resp.status_code == 200
     pair = resp.json()
     assert set(pair) == {"token", "refreshToken"}
@@ -85,14 +89,18 @@ def test_login_returns_tb_jwt_pair_with_claims(sync_emulator: Emulator) -> None:
 
 
 def test_bad_login_is_401_with_tb_error_body(sync_emulator: Emulator) -> None:
-    resp = httpx.post(f"{sync_emulator.http_url}/api/auth/login",
-                      json={"username": "tenant@thingsboard.org", "password": "wrong"})
+    resp = httpx.post(
+        f"{sync_emulator.http_url}/api/auth/login",
+        json={"username": "tenant@thingsboard.org", "password": "wrong"},
+    )
     assert resp.status_code == 401
     body = resp.json()
     assert body["message"] == "Invalid username or password"
     assert body["errorCode"] == 10
     assert body["status"] == 401
-    resp = httpx.post(f"{sync_emulator.http_url}/api/auth/login", json={"username": "nobody@x.org", "password": "x"})
+    resp = httpx.post(
+        f"{sync_emulator.http_url}/api/auth/login", json={"username": "nobody@x.org", "password": "x"}
+    )
     assert resp.status_code == 401
     assert httpx.get(f"{sync_emulator.http_url}/api/auth/login").status_code == 401
 
@@ -105,7 +113,10 @@ def test_token_errors_follow_tb_quirks(sync_emulator: Emulator) -> None:
     forged = jwt.encode({"sub": "x", "exp": 9999999999}, b"k" * 64, algorithm="HS512")
     bad_sig = httpx.get(url, headers={"X-Authorization": f"Bearer {forged}"})
     assert (bad_sig.status_code, bad_sig.json()["errorCode"], bad_sig.json()["message"]) == (
-        401, 11, "Token has expired")
+        401,
+        11,
+        "Token has expired",
+    )
 
 
 def test_refresh_and_auth_user(sync_emulator: Emulator, tb: RestClientCE) -> None:
@@ -123,7 +134,7 @@ def test_refresh_and_auth_user(sync_emulator: Emulator, tb: RestClientCE) -> Non
     assert bad.status_code == 401
 
 
-# --- customers ----------------------------------------------------------------------------------------------------
+# --- customers ----------------------------------------------------------------------------------------------
 
 
 def test_customer_crud(tb: RestClientCE, unique: Callable[[str], str]) -> None:
@@ -154,10 +165,16 @@ def test_customer_crud(tb: RestClientCE, unique: Callable[[str], str]) -> None:
 
 def test_bad_ids_get_400_and_404_bodies(sync_emulator: Emulator, tb: RestClientCE) -> None:
     token = tb.token_info["token"]
-    resp = httpx.get(f"{sync_emulator.http_url}/api/device/not-a-uuid", headers={"X-Authorization": f"Bearer {token}"})
+    resp = httpx.get(
+        f"{sync_emulator.http_url}/api/device/not-a-uuid", headers={"X-Authorization": f"Bearer {token}"}
+    )
     assert resp.status_code == 400
     assert resp.json() | {"timestamp": 0} == {
-        "status": 400, "message": "Invalid UUID string: not-a-uuid", "errorCode": 31, "timestamp": 0}
+        "status": 400,
+        "message": "Invalid UUID string: not-a-uuid",
+        "errorCode": 31,
+        "timestamp": 0,
+    }
     with pytest.raises(ApiException) as exc:
         tb.get_device_by_id(DeviceId("0b3a4d1e-0000-4000-8000-000000000000", "DEVICE"))
     assert exc.value.status == 404
@@ -167,11 +184,12 @@ def test_bad_ids_get_400_and_404_bodies(sync_emulator: Emulator, tb: RestClientC
     assert error_body(by_name.value)["message"] == "Requested item wasn't found!"
 
 
-# --- users --------------------------------------------------------------------------------------------------------
+# --- users --------------------------------------------------------------------------------------------------
 
 
-def test_user_without_mail_activation_and_user_token(sync_emulator: Emulator, tb: RestClientCE,
-                                                     unique: Callable[[str], str]) -> None:
+def test_user_without_mail_activation_and_user_token(
+    sync_emulator: Emulator, tb: RestClientCE, unique: Callable[[str], str]
+) -> None:
     name = unique("alice")
     customer, user, alice = make_customer_user(tb, sync_emulator, name)
     assert user.authority == "CUSTOMER_USER"
@@ -196,25 +214,36 @@ def test_user_without_mail_activation_and_user_token(sync_emulator: Emulator, tb
     assert denied.value.status == 403
 
 
-def test_user_with_activation_mail_fails_without_mail_server(tb: RestClientCE, unique: Callable[[str], str]) -> None:
+def test_user_with_activation_mail_fails_without_mail_server(
+    tb: RestClientCE, unique: Callable[[str], str]
+) -> None:
     customer = tb.save_customer(Customer(title=unique("c")))
     email = f"{unique('bob')}@example.com"
     with pytest.raises(ApiException) as exc:
-        tb.save_user(User(email=email, authority="CUSTOMER_USER", customer_id=customer.id), send_activation_mail=True)
+        tb.save_user(
+            User(email=email, authority="CUSTOMER_USER", customer_id=customer.id), send_activation_mail=True
+        )
     assert exc.value.status == 500
     assert tb.get_customer_users(customer.id, page_size=10, page=0).total_elements == 0
 
 
 def test_user_validation(tb: RestClientCE, unique: Callable[[str], str]) -> None:
     with pytest.raises(ApiException) as exc:
-        tb.save_user(User(email=f"{unique('x')}@e.com", authority="CUSTOMER_USER"), send_activation_mail=False)
+        tb.save_user(
+            User(email=f"{unique('x')}@e.com", authority="CUSTOMER_USER"), send_activation_mail=False
+        )
     assert error_body(exc.value)["message"] == "Customer user should be assigned to customer!"
     with pytest.raises(ApiException) as dup:
-        tb.save_user(User(email="tenant@thingsboard.org", authority="TENANT_ADMIN"), send_activation_mail=False)
-    assert error_body(dup.value)["message"] == "User with email 'tenant@thingsboard.org' already present in database!"
+        tb.save_user(
+            User(email="tenant@thingsboard.org", authority="TENANT_ADMIN"), send_activation_mail=False
+        )
+    assert (
+        error_body(dup.value)["message"]
+        == "User with email 'tenant@thingsboard.org' already present in database!"
+    )
 
 
-# --- devices ------------------------------------------------------------------------------------------------------
+# --- devices ------------------------------------------------------------------------------------------------
 
 
 def test_device_create_get_find_list_delete(tb: RestClientCE, unique: Callable[[str], str]) -> None:
@@ -231,7 +260,9 @@ def test_device_create_get_find_list_delete(tb: RestClientCE, unique: Callable[[
     token = tb.get_device_credentials_by_device_id(generated.id).credentials_id
     assert len(token) == 20
     assert token.isalnum()
-    page = tb.get_tenant_devices(page_size=10, page=0, text_search=name, sort_property="name", sort_order="DESC")
+    page = tb.get_tenant_devices(
+        page_size=10, page=0, text_search=name, sort_property="name", sort_order="DESC"
+    )
     assert [d.name for d in page.data] == [f"{name}-b", name]
     by_label = tb.get_tenant_devices(page_size=10, page=0, text_search="kitch")
     assert name in [d.name for d in by_label.data]
@@ -240,7 +271,9 @@ def test_device_create_get_find_list_delete(tb: RestClientCE, unique: Callable[[
     assert error_body(dup.value)["message"] == "Device with such name already exists!"
     with pytest.raises(ApiException) as dup_token:
         tb.save_device(dev(tb, name=f"{name}-c"), access_token=f"tok{name[-10:]}")
-    assert error_body(dup_token.value)["message"] == "Device credentials are already assigned to another device!"
+    assert (
+        error_body(dup_token.value)["message"] == "Device credentials are already assigned to another device!"
+    )
     with pytest.raises(ApiException) as bad_sort:
         tb.get_tenant_devices(page_size=10, page=0, sort_property="name", sort_order="UP")
     assert "Unsupported sort order" in error_body(bad_sort.value)["message"]
@@ -250,8 +283,9 @@ def test_device_create_get_find_list_delete(tb: RestClientCE, unique: Callable[[
     assert error_body(gone.value)["message"] == f"Device with id [{device.id.id}] is not found"
 
 
-def test_assign_unassign_and_owner_aliases(sync_emulator: Emulator, tb: RestClientCE,
-                                           unique: Callable[[str], str]) -> None:
+def test_assign_unassign_and_owner_aliases(
+    sync_emulator: Emulator, tb: RestClientCE, unique: Callable[[str], str]
+) -> None:
     customer = tb.save_customer(Customer(title=unique("c")))
     device = tb.save_device(dev(tb, name=unique("d")))
     assigned = tb.assign_device_to_customer(customer.id, device.id)
@@ -274,7 +308,9 @@ def test_assign_unassign_and_owner_aliases(sync_emulator: Emulator, tb: RestClie
     assert tb.get_device_by_id(device.id).customer_id.id == NULL_UUID
 
 
-def test_credentials_rotation(sync_emulator: Emulator, tb: RestClientCE, unique: Callable[[str], str]) -> None:
+def test_credentials_rotation(
+    sync_emulator: Emulator, tb: RestClientCE, unique: Callable[[str], str]
+) -> None:
     device = tb.save_device(dev(tb, name=unique("d")), access_token=unique("old"))
     creds = tb.get_device_credentials_by_device_id(device.id)
     old = creds.credentials_id
@@ -293,14 +329,18 @@ def test_device_profiles(sync_emulator: Emulator, tb: RestClientCE) -> None:
     profile = httpx.get(f"{sync_emulator.http_url}/api/deviceProfile/{info.id.id}", headers=headers).json()
     assert profile["default"] is True
     assert profile["provisionType"] == "DISABLED"
-    assert profile["profileData"]["provisionConfiguration"] == {"type": "DISABLED", "provisionDeviceSecret": None}
+    assert profile["profileData"]["provisionConfiguration"] == {
+        "type": "DISABLED",
+        "provisionDeviceSecret": None,
+    }
 
 
-# --- isolation ----------------------------------------------------------------------------------------------------
+# --- isolation ----------------------------------------------------------------------------------------------
 
 
-def test_customer_user_sees_only_its_customer(sync_emulator: Emulator, tb: RestClientCE,
-                                              unique: Callable[[str], str]) -> None:
+def test_customer_user_sees_only_its_customer(
+    sync_emulator: Emulator, tb: RestClientCE, unique: Callable[[str], str]
+) -> None:
     cust_a, _, alice = make_customer_user(tb, sync_emulator, unique("a"))
     cust_b, _, _ = make_customer_user(tb, sync_emulator, unique("b"))
     dev_a = tb.assign_device_to_customer(cust_a.id, tb.save_device(dev(tb, name=unique("da"))).id)
@@ -319,25 +359,34 @@ def test_customer_user_sees_only_its_customer(sync_emulator: Emulator, tb: RestC
     mine = alice.get_customer_devices(cust_a.id, page_size=10, page=0)
     assert [d.name for d in mine.data] == [dev_a.name]
     with pytest.raises(ApiException) as claim_by_admin:
-        tb.device_controller.claim_device_using_post1(device_name=dev_a.name, body=ClaimRequest(secret_key=""))
+        tb.device_controller.claim_device_using_post1(
+            device_name=dev_a.name, body=ClaimRequest(secret_key="")
+        )
     assert claim_by_admin.value.status == 403
 
 
-def test_tenants_are_isolated(sync_emulator: Emulator, tb: RestClientCE, unique: Callable[[str], str]) -> None:
+def test_tenants_are_isolated(
+    sync_emulator: Emulator, tb: RestClientCE, unique: Callable[[str], str]
+) -> None:
     admin = RestClientCE(sync_emulator.http_url)
     admin.login("sysadmin@thingsboard.org", "sysadmin")
     headers = {"X-Authorization": f"Bearer {admin.token_info['token']}"}
     url = sync_emulator.http_url
     tenant = httpx.post(f"{url}/api/tenant", json={"title": unique("t2")}, headers=headers).json()
     email = f"{unique('admin2')}@example.com"
-    user = httpx.post(f"{url}/api/user?sendActivationMail=false", headers=headers,
-                      json={"email": email, "authority": "TENANT_ADMIN", "tenantId": tenant["id"]}).json()
+    user = httpx.post(
+        f"{url}/api/user?sendActivationMail=false",
+        headers=headers,
+        json={"email": email, "authority": "TENANT_ADMIN", "tenantId": tenant["id"]},
+    ).json()
     pair = admin.get_user_token(UserIdLike(user["id"]["id"]))
     other = {"X-Authorization": f"Bearer {pair.token}"}
     mine = tb.save_device(dev(tb, name=unique("mine")))
     resp = httpx.get(f"{url}/api/device/{mine.id.id}", headers=other)
     assert resp.status_code == 403
-    assert httpx.get(f"{url}/api/tenant/devices?pageSize=10&page=0", headers=other).json()["totalElements"] == 0
+    assert (
+        httpx.get(f"{url}/api/tenant/devices?pageSize=10&page=0", headers=other).json()["totalElements"] == 0
+    )
     assert httpx.get(f"{url}/api/tenant/device?deviceName={mine.name}", headers=other).status_code == 404
     admin.stop()
 
@@ -350,7 +399,7 @@ class UserIdLike:
         self.entity_type = "USER"
 
 
-# --- claiming -----------------------------------------------------------------------------------------------------
+# --- claiming -----------------------------------------------------------------------------------------------
 
 
 def test_claiming_outcomes(sync_emulator: Emulator, tb: RestClientCE, unique: Callable[[str], str]) -> None:
@@ -380,7 +429,9 @@ def test_claiming_outcomes(sync_emulator: Emulator, tb: RestClientCE, unique: Ca
     assert alice.get_device_by_id(device.id).name == device.name
 
     with pytest.raises(ApiException) as taken:
-        bob.device_controller.claim_device_using_post1(device_name=device.name, body=ClaimRequest(secret_key="s3"))
+        bob.device_controller.claim_device_using_post1(
+            device_name=device.name, body=ClaimRequest(secret_key="s3")
+        )
     assert taken.value.body == b'"CLAIMED"'
 
     alice.re_claim_device(device.name)
@@ -391,8 +442,9 @@ def test_claiming_outcomes(sync_emulator: Emulator, tb: RestClientCE, unique: Ca
     assert unknown.value.status == 404
 
 
-def test_claim_with_empty_secret_and_missing_body(sync_emulator: Emulator, tb: RestClientCE,
-                                                  unique: Callable[[str], str]) -> None:
+def test_claim_with_empty_secret_and_missing_body(
+    sync_emulator: Emulator, tb: RestClientCE, unique: Callable[[str], str]
+) -> None:
     _, _, alice = make_customer_user(tb, sync_emulator, unique("a"))
     token = unique("tok")
     device = tb.save_device(dev(tb, name=unique("d")), access_token=token)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -13,7 +12,10 @@ from tb_rest_client.models.models_ce import Device
 from tb_rest_client.rest import ApiException
 from tb_rest_client.rest_client_ce import RestClientCE
 
-from thingsboard_emulator import Emulator
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from thingsboard_emulator import Emulator
 
 
 @pytest.fixture
@@ -55,19 +57,23 @@ def expiring(ms: int) -> int:
     return int(time.time() * 1000) + ms
 
 
-def test_two_way_rpc_v2_round_trip(sync_emulator: Emulator, tb: RestClientCE, device: tuple[Device, str]) -> None:
+def test_two_way_rpc_v2_round_trip(
+    sync_emulator: Emulator, tb: RestClientCE, device: tuple[Device, str]
+) -> None:
     dev, token = device
     fake = HttpDevice(sync_emulator.http_url, token, b'{"state": "on"}')
     fake.start()
-    reply = tb.handle_two_way_device_rpc_request_v1(dev.id, body={"method": "getState", "params": {"x": 1},
-                                                                  "timeout": 8000})
+    reply = tb.handle_two_way_device_rpc_request_v1(
+        dev.id, body={"method": "getState", "params": {"x": 1}, "timeout": 8000}
+    )
     fake.join(10)
     assert reply == {"state": "on"}
     assert fake.received == {"id": 0, "method": "getState", "params": {"x": 1}}
 
 
-def test_rpc_waits_for_a_device_that_subscribes_later(sync_emulator: Emulator, tb: RestClientCE,
-                                                      device: tuple[Device, str]) -> None:
+def test_rpc_waits_for_a_device_that_subscribes_later(
+    sync_emulator: Emulator, tb: RestClientCE, device: tuple[Device, str]
+) -> None:
     dev, token = device
     fake = HttpDevice(sync_emulator.http_url, token, b'"done"', delay_s=0.5)
     fake.start()
@@ -77,19 +83,23 @@ def test_rpc_waits_for_a_device_that_subscribes_later(sync_emulator: Emulator, t
     assert fake.received is not None
 
 
-def test_one_way_rpc_returns_once_sent(sync_emulator: Emulator, tb: RestClientCE, device: tuple[Device, str]) -> None:
+def test_one_way_rpc_returns_once_sent(
+    sync_emulator: Emulator, tb: RestClientCE, device: tuple[Device, str]
+) -> None:
     dev, token = device
     fake = HttpDevice(sync_emulator.http_url, token, None)
     fake.start()
-    result = tb.handle_one_way_device_rpc_request_v1(dev.id, body={"method": "blink", "params": {"n": 3},
-                                                                   "timeout": 8000})
+    result = tb.handle_one_way_device_rpc_request_v1(
+        dev.id, body={"method": "blink", "params": {"n": 3}, "timeout": 8000}
+    )
     fake.join(10)
     assert result == b""  # TB answers a sent one-way RPC with 200 and an empty body
     assert fake.received == {"id": 0, "method": "blink", "params": {"n": 3}}
 
 
-def test_offline_device_v1_409_v2_504_empty_bodies(sync_emulator: Emulator, tb: RestClientCE,
-                                                   device: tuple[Device, str]) -> None:
+def test_offline_device_v1_409_v2_504_empty_bodies(
+    sync_emulator: Emulator, tb: RestClientCE, device: tuple[Device, str]
+) -> None:
     dev, _ = device
     with pytest.raises(ApiException) as v1:
         tb.handle_two_way_device_rpc_request(dev.id, body={"method": "m", "expirationTime": expiring(300)})
@@ -99,8 +109,9 @@ def test_offline_device_v1_409_v2_504_empty_bodies(sync_emulator: Emulator, tb: 
     assert (v2.value.status, v2.value.body) == (504, b"")
 
 
-def test_delivered_but_unanswered_is_408_on_v1(sync_emulator: Emulator, tb: RestClientCE,
-                                               device: tuple[Device, str]) -> None:
+def test_delivered_but_unanswered_is_408_on_v1(
+    sync_emulator: Emulator, tb: RestClientCE, device: tuple[Device, str]
+) -> None:
     dev, token = device
     fake = HttpDevice(sync_emulator.http_url, token, None)
     fake.start()
@@ -121,7 +132,9 @@ def test_non_json_reply_is_406(sync_emulator: Emulator, tb: RestClientCE, device
     assert exc.value.status == 406
 
 
-def test_rpc_bad_bodies_and_access(sync_emulator: Emulator, tb: RestClientCE, device: tuple[Device, str]) -> None:
+def test_rpc_bad_bodies_and_access(
+    sync_emulator: Emulator, tb: RestClientCE, device: tuple[Device, str]
+) -> None:
     dev, _ = device
     headers = {"X-Authorization": f"Bearer {tb.token_info['token']}"}
     url = f"{sync_emulator.http_url}/api/rpc/twoway/{dev.id.id}"
@@ -139,9 +152,15 @@ def test_device_rpc_reply_payload_limit(sync_emulator: Emulator, device: tuple[D
 
 def test_client_side_rpc_over_http(sync_emulator: Emulator, device: tuple[Device, str]) -> None:
     _, token = device
-    resp = httpx.post(f"{sync_emulator.http_url}/api/v1/{token}/rpc", json={"method": "getSessionLimits",
-                                                                            "params": {}})
+    resp = httpx.post(
+        f"{sync_emulator.http_url}/api/v1/{token}/rpc", json={"method": "getSessionLimits", "params": {}}
+    )
     assert resp.json()["maxPayloadSize"] == 65536
-    sync_emulator.core.device_api.client_rpc_handler = lambda _dev, method, params: {"echo": method, "p": params}
-    resp = httpx.post(f"{sync_emulator.http_url}/api/v1/{token}/rpc", json={"method": "getTime", "params": {"a": 1}})
+    sync_emulator.core.device_api.client_rpc_handler = lambda _dev, method, params: {
+        "echo": method,
+        "p": params,
+    }
+    resp = httpx.post(
+        f"{sync_emulator.http_url}/api/v1/{token}/rpc", json={"method": "getTime", "params": {"a": 1}}
+    )
     assert resp.json() == {"echo": "getTime", "p": {"a": 1}}

@@ -75,7 +75,9 @@ class JwtService:
     def decode(self, token: str) -> dict[str, Any]:
         """Claims of a valid token, else TB's 401 (with its quirks: a bad signature reads as "expired")."""
         try:
-            claims: dict[str, Any] = jwt.decode(token, self.key, algorithms=["HS512"], options={"verify_iss": False})
+            claims: dict[str, Any] = jwt.decode(
+                token, self.key, algorithms=["HS512"], options={"verify_iss": False}
+            )
         except (jwt.ExpiredSignatureError, jwt.InvalidSignatureError) as exc:
             raise TbError(401, "Token has expired", 11) from exc
         except jwt.PyJWTError as exc:

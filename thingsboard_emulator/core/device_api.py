@@ -30,10 +30,10 @@ class DeviceGateway:
         self._sessions: dict[str, tuple[SessionHandle, DeviceSession]] = {}
         self._by_device: dict[str, set[str]] = {}
         self._claims: dict[str, tuple[str, int]] = {}  # device id -> (secretKey, expirationTime)
-        # Client-side RPC: TB's default rule chain only logs it, so by default the device gets {"error":"timeout"}.
+        # Client-side RPC: TB's default rule chain only logs it, so the device gets {"error":"timeout"}.
         self.client_rpc_handler: ClientRpcHandler | None = None
 
-    # --- identity & sessions ----------------------------------------------------------------------------------
+    # --- identity & sessions --------------------------------------------------------------------------------
 
     def _ref(self, device: Device) -> DeviceRef:
         return DeviceRef(device.id, device.name, device.tenant_id, device.profile_id)
@@ -43,7 +43,9 @@ class DeviceGateway:
         device = None if device_id is None else self._core.devices.get(device_id)
         return None if device is None else self._ref(device)
 
-    def authenticate_basic(self, client_id: str | None, username: str | None, password: str | None) -> DeviceRef | None:
+    def authenticate_basic(
+        self, client_id: str | None, username: str | None, password: str | None
+    ) -> DeviceRef | None:
         """MQTT_BASIC credentials (``credentialsValue`` = ``{"clientId","userName","password"}``)."""
         for cred in self._core.credentials.values():
             if cred.credentials_type != "MQTT_BASIC" or not cred.credentials_value:
@@ -73,7 +75,9 @@ class DeviceGateway:
         self._by_device.setdefault(device.device_id, set()).add(handle.session_id)
         if track_connect and device.device_id in self._core.devices:
             now = now_ms()
-            self._core.telemetry.save_attributes(device.device_id, "SERVER_SCOPE", {"lastConnectTime": now}, now)
+            self._core.telemetry.save_attributes(
+                device.device_id, "SERVER_SCOPE", {"lastConnectTime": now}, now
+            )
         self._core.touch(device.device_id)
         return handle
 
@@ -129,7 +133,7 @@ class DeviceGateway:
             if handle.attributes_subscribed:
                 session.deliver_attribute_update(update)
 
-    # --- uplink -----------------------------------------------------------------------------------------------
+    # --- uplink ---------------------------------------------------------------------------------------------
 
     def _live(self, device: DeviceRef) -> Device:
         found = self._core.devices.get(device.device_id)
@@ -191,7 +195,10 @@ class DeviceGateway:
                 return
         loop = asyncio.get_running_loop()
         loop.call_later(
-            self._core.config.client_rpc_timeout_ms / 1000, self._client_rpc_timeout, handle.session_id, request_id
+            self._core.config.client_rpc_timeout_ms / 1000,
+            self._client_rpc_timeout,
+            handle.session_id,
+            request_id,
         )
 
     def _client_rpc_timeout(self, session_id: str, request_id: int) -> None:
@@ -209,7 +216,7 @@ class DeviceGateway:
     def record_activity(self, device: DeviceRef) -> None:
         self._core.touch(device.device_id)
 
-    # --- claiming (reference §3) ------------------------------------------------------------------------------
+    # --- claiming (reference §3) ----------------------------------------------------------------------------
 
     def claim(self, device: DeviceRef, payload: JsonValue) -> None:
         found = self._live(device)
@@ -266,14 +273,16 @@ class DeviceGateway:
         if not self._core.config.allow_claiming_by_default:
             self._core.save_attributes(device.id, "SERVER_SCOPE", {"claimingAllowed": True})
 
-    # --- provisioning (reference §4) --------------------------------------------------------------------------
+    # --- provisioning (reference §4) ------------------------------------------------------------------------
 
-    def provision(self, request: JsonValue) -> dict[str, JsonValue]:
+    def provision(self, request: JsonValue) -> dict[str, JsonValue]:  # noqa: PLR0911 - one return per TB outcome
         if not isinstance(request, dict):
             raise DeviceApiError("bad_payload", "Provision request is not a JSON object")
         key, secret = request.get("provisionDeviceKey"), request.get("provisionDeviceSecret")
         if key is None or secret is None:
-            raise DeviceApiError("bad_payload", "Failed to parse provision request: key and secret are required")
+            raise DeviceApiError(
+                "bad_payload", "Failed to parse provision request: key and secret are required"
+            )
         not_found: dict[str, JsonValue] = {"errorMsg": "Provision data was not found!", "status": "NOT_FOUND"}
         failure: dict[str, JsonValue] = {"errorMsg": "Failed to provision device!", "status": "FAILURE"}
         if not key or not secret:
@@ -309,7 +318,9 @@ class DeviceGateway:
             if not isinstance(token, str) or token in core.by_token:
                 return None
             device = core.create_device(
-                profile.tenant_id, name, profile,
+                profile.tenant_id,
+                name,
+                profile,
                 additional_info={"gateway": True} if request.get("gateway") is True else None,
             )
             core.set_token(device.id, token)

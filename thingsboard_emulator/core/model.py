@@ -12,7 +12,9 @@ from typing import Any, Literal
 NULL_UUID = "13814000-1dd2-11b2-8080-808080808080"
 
 Authority = Literal["SYS_ADMIN", "TENANT_ADMIN", "CUSTOMER_USER"]
-ProvisionType = Literal["DISABLED", "ALLOW_CREATE_NEW_DEVICES", "CHECK_PRE_PROVISIONED_DEVICES", "X509_CERTIFICATE_CHAIN"]
+ProvisionType = Literal[
+    "DISABLED", "ALLOW_CREATE_NEW_DEVICES", "CHECK_PRE_PROVISIONED_DEVICES", "X509_CERTIFICATE_CHAIN"
+]
 
 _ALNUM = string.ascii_lowercase + string.digits
 
@@ -78,7 +80,17 @@ class Customer:
             "title": self.title,
             "name": self.title,
         }
-        for key in ("country", "state", "city", "address", "address2", "zip", "phone", "email", "additionalInfo"):
+        for key in (
+            "country",
+            "state",
+            "city",
+            "address",
+            "address2",
+            "zip",
+            "phone",
+            "email",
+            "additionalInfo",
+        ):
             body[key] = self.details.get(key)
         body["externalId"] = None
         body["version"] = self.version
@@ -203,7 +215,10 @@ class Device:
             "type": self.type,
             "label": self.label,
             "deviceProfileId": ref("DEVICE_PROFILE", self.profile_id),
-            "deviceData": {"configuration": {"type": "DEFAULT"}, "transportConfiguration": {"type": "DEFAULT"}},
+            "deviceData": {
+                "configuration": {"type": "DEFAULT"},
+                "transportConfiguration": {"type": "DEFAULT"},
+            },
             "firmwareId": None,
             "softwareId": None,
             "externalId": None,

@@ -12,17 +12,22 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS entity (kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id));
-CREATE TABLE IF NOT EXISTS attr (entity_id TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL, ts INTEGER NOT NULL,
-                                 value TEXT NOT NULL, PRIMARY KEY (entity_id, scope, key));
-CREATE TABLE IF NOT EXISTS ts_kv (entity_id TEXT NOT NULL, key TEXT NOT NULL, ts INTEGER NOT NULL, value TEXT NOT NULL,
-                                  PRIMARY KEY (entity_id, key, ts));
+CREATE TABLE IF NOT EXISTS entity (
+    kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id));
+CREATE TABLE IF NOT EXISTS attr (
+    entity_id TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL, ts INTEGER NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (entity_id, scope, key));
+CREATE TABLE IF NOT EXISTS ts_kv (
+    entity_id TEXT NOT NULL, key TEXT NOT NULL, ts INTEGER NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (entity_id, key, ts));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -39,14 +44,16 @@ class SqlitePersistence:
         self._conn.executescript(_SCHEMA)
         self._task: asyncio.Task[None] | None = None
 
-    # --- reading at start -------------------------------------------------------------------------------------
+    # --- reading at start -----------------------------------------------------------------------------------
 
     def entities(self, kind: str) -> Iterator[dict[str, Any]]:
         for (body,) in self._conn.execute("SELECT body FROM entity WHERE kind = ?", (kind,)):
             yield json.loads(body)
 
     def attributes(self) -> Iterator[tuple[str, str, str, int, Any]]:
-        for entity_id, scope, key, ts, value in self._conn.execute("SELECT entity_id, scope, key, ts, value FROM attr"):
+        for entity_id, scope, key, ts, value in self._conn.execute(
+            "SELECT entity_id, scope, key, ts, value FROM attr"
+        ):
             yield entity_id, scope, key, ts, json.loads(value)
 
     def timeseries(self) -> Iterator[tuple[str, str, int, Any]]:
@@ -62,7 +69,7 @@ class SqlitePersistence:
         with self._lock:
             self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
-    # --- writing ----------------------------------------------------------------------------------------------
+    # --- writing --------------------------------------------------------------------------------------------
 
     def record(self, op: str, args: tuple[Any, ...]) -> None:
         self._ops.append((op, args))
@@ -136,7 +143,8 @@ class SqlitePersistence:
         elif op == "entity":
             kind, entity_id, body = args
             cur.execute(
-                "INSERT OR REPLACE INTO entity (kind, id, body) VALUES (?, ?, ?)", (kind, entity_id, json.dumps(body))
+                "INSERT OR REPLACE INTO entity (kind, id, body) VALUES (?, ?, ?)",
+                (kind, entity_id, json.dumps(body)),
             )
         elif op == "entity_delete":
             cur.execute("DELETE FROM entity WHERE kind = ? AND id = ?", args)

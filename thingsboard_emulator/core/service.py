@@ -12,7 +12,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from thingsboard_emulator.contracts import AttributeScope, JsonValue, Principal
 from thingsboard_emulator.core.auth import JwtService, check_password, hash_password
@@ -29,6 +29,7 @@ from thingsboard_emulator.core.model import (
     Customer,
     Device,
     DeviceProfile,
+    ProvisionType,
     Tenant,
     User,
     new_id,
@@ -92,14 +93,15 @@ class Core:
         self.by_token: dict[str, str] = {}  # ACCESS_TOKEN credentialsId -> device id
         self.activity: dict[str, ActivityState] = {}
         self.jwt = JwtService(secrets.token_bytes(64), config.jwt_expiration_s, config.refresh_expiration_s)
-        self.rpc = RpcEngine(lambda device_id: self.device_api.rpc_sessions(device_id))
+        # The gateway is created just below; resolve it lazily.
+        self.rpc = RpcEngine(lambda device_id: self.device_api.rpc_sessions(device_id))  # noqa: PLW0108
         self.device_api = DeviceGateway(self)
         self._store: SqlitePersistence | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.sysadmin_id = ""
         self.tenant_id = ""
 
-    # --- lifecycle --------------------------------------------------------------------------------------------
+    # --- lifecycle ------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self.config.data_file:
@@ -190,7 +192,7 @@ class Core:
         if self._store is not None:
             self._store.delete_entity(kind, entity_id)
 
-    # --- authentication ---------------------------------------------------------------------------------------
+    # --- authentication -------------------------------------------------------------------------------------
 
     def user_by_email(self, email: str) -> User | None:
         lowered = email.lower()
@@ -239,7 +241,7 @@ class Core:
             user.authority,
         )
 
-    # --- TelemetryReader --------------------------------------------------------------------------------------
+    # --- TelemetryReader ------------------------------------------------------------------------------------
 
     def authenticate_jwt(self, token: str) -> Principal | None:
         try:
@@ -268,16 +270,20 @@ class Core:
         agg: str,
         interval: int | None,
     ) -> dict[str, list[tuple[int, JsonValue]]]:
-        return self.telemetry.history(entity_id, keys, start_ts, end_ts, limit=limit, agg=agg, interval=interval)
+        return self.telemetry.history(
+            entity_id, keys, start_ts, end_ts, limit=limit, agg=agg, interval=interval
+        )
 
     def attributes(
         self, entity_id: str, scope: AttributeScope | None, keys: list[str] | None
     ) -> dict[str, tuple[int, JsonValue]]:
         return self.telemetry.attributes(entity_id, scope, keys)
 
-    # --- access control ---------------------------------------------------------------------------------------
+    # --- access control -------------------------------------------------------------------------------------
 
-    def check_entity(self, principal: Principal, entity_type: str, entity_id: str) -> Any:
+    def check_entity(  # noqa: C901, PLR0912 - one branch per entity type
+        self, principal: Principal, entity_type: str, entity_id: str
+    ) -> Any:
         """The entity if ``principal`` may read it: 404 when unknown, 403 across tenants or customers."""
         if entity_type == "DEVICE":
             device = self.devices.get(entity_id)
@@ -324,7 +330,7 @@ class Core:
         if principal.authority == "CUSTOMER_USER" and principal.customer_id != customer_id:
             raise forbidden()
 
-    # --- tenants ----------------------------------------------------------------------------------------------
+    # --- tenants --------------------------------------------------------------------------------------------
 
     def save_tenant(self, principal: Principal, body: dict[str, Any]) -> Tenant:
         if principal.authority != "SYS_ADMIN":
@@ -345,7 +351,7 @@ class Core:
         self._persist("tenant", tenant)
         return tenant
 
-    # --- customers --------------------------------------------------------------------------------------------
+    # --- customers ------------------------------------------------------------------------------------------
 
     def save_customer(self, principal: Principal, body: dict[str, Any]) -> Customer:
         title = body.get("title")
@@ -355,10 +361,23 @@ class Core:
         for other in self.customers.values():
             if other.tenant_id == principal.tenant_id and other.title == title and other.id != existing_id:
                 raise bad_request("Customer with such title already exists!")
-        details = {k: body.get(k) for k in ("country", "state", "city", "address", "address2", "zip", "phone",
-                                            "email", "additionalInfo") if k in body}
+        details: dict[str, Any] = {
+            k: body.get(k)
+            for k in (
+                "country",
+                "state",
+                "city",
+                "address",
+                "address2",
+                "zip",
+                "phone",
+                "email",
+                "additionalInfo",
+            )
+            if k in body
+        }
         if existing_id:
-            customer = self.check_entity(principal, "CUSTOMER", existing_id)
+            customer: Customer = self.check_entity(principal, "CUSTOMER", existing_id)
             customer.title = title
             customer.details.update(details)
             customer.version += 1
@@ -387,9 +406,11 @@ class Core:
         self.telemetry.forget(customer.id)
         self._unpersist("customer", customer.id)
 
-    # --- users ------------------------------------------------------------------------------------------------
+    # --- users ----------------------------------------------------------------------------------------------
 
-    def save_user(self, principal: Principal, body: dict[str, Any]) -> User:
+    def save_user(  # noqa: C901, PLR0912 - TB's validation rules, one by one
+        self, principal: Principal, body: dict[str, Any]
+    ) -> User:
         email = body.get("email")
         authority = body.get("authority")
         if not isinstance(email, str) or not email.strip():
@@ -404,9 +425,10 @@ class Core:
         tenant_id = _id_of(body.get("tenantId")) or NULL_UUID
         if principal.authority != "SYS_ADMIN":
             tenant_id = principal.tenant_id
-        if principal.authority == "CUSTOMER_USER":
-            if authority != "CUSTOMER_USER" or customer_id != principal.customer_id:
-                raise forbidden()
+        if principal.authority == "CUSTOMER_USER" and (
+            authority != "CUSTOMER_USER" or customer_id != principal.customer_id
+        ):
+            raise forbidden()
         if authority == "CUSTOMER_USER":
             if customer_id == NULL_UUID:
                 raise bad_request("Customer user should be assigned to customer!")
@@ -421,20 +443,30 @@ class Core:
             customer_id = NULL_UUID
         elif principal.authority != "SYS_ADMIN":
             raise forbidden()
-        fields = {
+        fields: dict[str, Any] = {
             "first_name": body.get("firstName"),
             "last_name": body.get("lastName"),
             "phone": body.get("phone"),
             "additional_info": body.get("additionalInfo"),
         }
         if existing_id:
-            user = self.check_entity(principal, "USER", existing_id)
+            user: User = self.check_entity(principal, "USER", existing_id)
             user.email = email
             for name, value in fields.items():
                 setattr(user, name, value)
             user.version += 1
         else:
-            user = User(new_id(), tenant_id, customer_id, email, authority, **fields)
+            user = User(
+                new_id(),
+                tenant_id,
+                customer_id,
+                email,
+                authority,
+                first_name=fields["first_name"],
+                last_name=fields["last_name"],
+                phone=fields["phone"],
+                additional_info=fields["additional_info"],
+            )
             self._new_activation_token(user)
             self.users[user.id] = user
         self._persist("user", user)
@@ -490,7 +522,11 @@ class Core:
     def delete_user(self, principal: Principal, user_id: str) -> None:
         user: User = self.check_entity(principal, "USER", user_id)
         if user.authority == "TENANT_ADMIN":
-            admins = [u for u in self.users.values() if u.tenant_id == user.tenant_id and u.authority == "TENANT_ADMIN"]
+            admins = [
+                u
+                for u in self.users.values()
+                if u.tenant_id == user.tenant_id and u.authority == "TENANT_ADMIN"
+            ]
             if len(admins) <= 1:
                 raise bad_request("At least one tenant administrator must remain!")
         self._drop_user(user)
@@ -502,7 +538,7 @@ class Core:
         self.users.pop(user.id, None)
         self._unpersist("user", user.id)
 
-    # --- device profiles --------------------------------------------------------------------------------------
+    # --- device profiles ------------------------------------------------------------------------------------
 
     def default_profile(self, tenant_id: str) -> DeviceProfile:
         for profile in self.profiles.values():
@@ -517,11 +553,17 @@ class Core:
         existing_id = _id_of(body.get("id"))
         data = body.get("profileData") if isinstance(body.get("profileData"), dict) else {}
         assert isinstance(data, dict)
-        provision = data.get("provisionConfiguration") if isinstance(data.get("provisionConfiguration"), dict) else {}
+        provision = (
+            data.get("provisionConfiguration") if isinstance(data.get("provisionConfiguration"), dict) else {}
+        )
         assert isinstance(provision, dict)
         provision_type = provision.get("type") or body.get("provisionType") or "DISABLED"
-        if provision_type not in ("DISABLED", "ALLOW_CREATE_NEW_DEVICES", "CHECK_PRE_PROVISIONED_DEVICES",
-                                  "X509_CERTIFICATE_CHAIN"):
+        if provision_type not in (
+            "DISABLED",
+            "ALLOW_CREATE_NEW_DEVICES",
+            "CHECK_PRE_PROVISIONED_DEVICES",
+            "X509_CERTIFICATE_CHAIN",
+        ):
             raise bad_request(f"Unsupported provision type: {provision_type}")
         key = body.get("provisionDeviceKey")
         secret = provision.get("provisionDeviceSecret")
@@ -543,7 +585,7 @@ class Core:
             profile = DeviceProfile(new_id(), principal.tenant_id, name)
             self.profiles[profile.id] = profile
         profile.description = body.get("description")
-        profile.provision_type = provision_type
+        profile.provision_type = cast("ProvisionType", provision_type)
         profile.provision_key = key or None
         profile.provision_secret = secret or None
         profile.profile_data = extra
@@ -580,7 +622,7 @@ class Core:
                 return profile
         return None
 
-    # --- devices ----------------------------------------------------------------------------------------------
+    # --- devices --------------------------------------------------------------------------------------------
 
     def device_by_name(self, tenant_id: str, name: str) -> Device | None:
         for device in self.devices.values():
@@ -589,7 +631,10 @@ class Core:
         return None
 
     def save_device(
-        self, principal: Principal, body: dict[str, Any], access_token: str | None = None,
+        self,
+        principal: Principal,
+        body: dict[str, Any],
+        access_token: str | None = None,
         credentials: dict[str, Any] | None = None,
     ) -> Device:
         if principal.authority == "SYS_ADMIN":
@@ -601,9 +646,9 @@ class Core:
         duplicate = self.device_by_name(principal.tenant_id, name)
         if duplicate is not None and duplicate.id != existing_id:
             raise bad_request("Device with such name already exists!")
-        if access_token is not None and access_token in self.by_token:
-            if self.by_token[access_token] != existing_id:
-                raise bad_request("Device credentials are already assigned to another device!")
+        owner = None if access_token is None else self.by_token.get(access_token)
+        if owner is not None and owner != existing_id:
+            raise bad_request("Device credentials are already assigned to another device!")
         profile = self._resolve_profile(principal.tenant_id, body)
         if existing_id:
             device: Device = self.check_entity(principal, "DEVICE", existing_id)
@@ -620,12 +665,18 @@ class Core:
         if principal.authority == "CUSTOMER_USER":
             customer_id = principal.customer_id or NULL_UUID
         device = self.create_device(
-            principal.tenant_id, name, profile, label=body.get("label"), customer_id=customer_id,
+            principal.tenant_id,
+            name,
+            profile,
+            label=body.get("label"),
+            customer_id=customer_id,
             additional_info=body.get("additionalInfo"),
         )
         if credentials is not None:
             try:
-                self.update_credentials(principal, {**credentials, "deviceId": {"id": device.id}}, allow_new=True)
+                self.update_credentials(
+                    principal, {**credentials, "deviceId": {"id": device.id}}, allow_new=True
+                )
             except TbError:
                 self._remove_device(device)
                 raise
@@ -651,10 +702,18 @@ class Core:
         return self.default_profile(tenant_id)
 
     def create_device(
-        self, tenant_id: str, name: str, profile: DeviceProfile, *, label: str | None = None,
-        customer_id: str = NULL_UUID, additional_info: Any = None,
+        self,
+        tenant_id: str,
+        name: str,
+        profile: DeviceProfile,
+        *,
+        label: str | None = None,
+        customer_id: str = NULL_UUID,
+        additional_info: Any = None,
     ) -> Device:
-        device = Device(new_id(), tenant_id, name, profile.name, profile.id, customer_id, label, additional_info)
+        device = Device(
+            new_id(), tenant_id, name, profile.name, profile.id, customer_id, label, additional_info
+        )
         self.devices[device.id] = device
         self.activity[device.id] = ActivityState()
         self._persist("device", device)
@@ -675,7 +734,9 @@ class Core:
         self._persist("credentials", cred)
         return cred
 
-    def update_credentials(self, principal: Principal, body: dict[str, Any], *, allow_new: bool = False) -> Credentials:
+    def update_credentials(  # noqa: C901, PLR0912 - ACCESS_TOKEN and MQTT_BASIC, with TB's checks
+        self, principal: Principal, body: dict[str, Any], *, allow_new: bool = False
+    ) -> Credentials:
         device_id = _id_of(body.get("deviceId"))
         if not device_id:
             raise bad_request("Device credentials should be assigned to device!")
@@ -697,7 +758,9 @@ class Core:
             owner = self.by_token.get(cred_id)
             if owner is not None and owner != device.id:
                 raise bad_request("Device credentials are already assigned to another device!")
-            changed = current is None or current.credentials_id != cred_id or current.credentials_type != cred_type
+            changed = (
+                current is None or current.credentials_id != cred_id or current.credentials_type != cred_type
+            )
             cred = self.set_token(device.id, cred_id)
         elif cred_type == "MQTT_BASIC":
             value = body.get("credentialsValue")
@@ -716,7 +779,7 @@ class Core:
         else:
             raise bad_request(f"Unsupported credentials type: {cred_type}")
         if changed and current is not None:
-            # TB closes live sessions when the credentials change: the device must reconnect with the new ones.
+            # TB closes live sessions when the credentials change: the device reconnects with the new ones.
             self.device_api.close_device_sessions(device.id, "credentials updated")
         return cred
 
@@ -779,7 +842,7 @@ class Core:
         state = self.activity.get(device_id)
         return bool(state and state.active)
 
-    # --- attributes & telemetry with side effects ------------------------------------------------------------
+    # --- attributes & telemetry with side effects -----------------------------------------------------------
 
     def save_attributes(self, entity_id: str, scope: AttributeScope, values: dict[str, Any]) -> None:
         self.telemetry.save_attributes(entity_id, scope, values, now_ms())
@@ -791,7 +854,7 @@ class Core:
         if scope == "SHARED_SCOPE" and deleted and entity_id in self.devices:
             self.device_api.push_attributes(entity_id, {"deleted": deleted})
 
-    # --- activity (reference §6.3) ----------------------------------------------------------------------------
+    # --- activity (reference §6.3) --------------------------------------------------------------------------
 
     def touch(self, device_id: str) -> None:
         state = self.activity.get(device_id)

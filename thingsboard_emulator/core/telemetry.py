@@ -81,7 +81,7 @@ class TelemetryStore:
         self._attributes: dict[str, dict[str, dict[str, tuple[int, Any]]]] = {}
         self.persist: PersistHook | None = None
 
-    # --- timeseries -------------------------------------------------------------------------------------------
+    # --- timeseries -----------------------------------------------------------------------------------------
 
     def save_timeseries(self, entity_id: str, entries: list[tuple[int, dict[str, Any]]]) -> None:
         series = self._series.setdefault(entity_id, {})
@@ -145,7 +145,7 @@ class TelemetryStore:
             if lo >= hi:
                 continue
             if agg != "NONE" and interval:
-                points = _aggregate(s, lo, hi, start_ts, end_ts, interval, agg)
+                points = _aggregate(s, lo, hi, start_ts, end_ts, interval=interval, agg=agg)
                 if not order_desc:
                     points.reverse()
                 points = points[:limit]
@@ -178,7 +178,7 @@ class TelemetryStore:
             if self.persist is not None:
                 self.persist("ts_delete", (entity_id, key, start_ts, end_ts))
 
-    # --- attributes -------------------------------------------------------------------------------------------
+    # --- attributes -----------------------------------------------------------------------------------------
 
     def save_attributes(self, entity_id: str, scope: AttributeScope, values: dict[str, Any], ts: int) -> None:
         if not values:
@@ -252,7 +252,7 @@ class TelemetryStore:
 
 
 def _aggregate(
-    s: _Series, lo: int, hi: int, start_ts: int, end_ts: int, interval: int, agg: str
+    s: _Series, lo: int, hi: int, start_ts: int, end_ts: int, *, interval: int, agg: str
 ) -> list[tuple[int, Any]]:
     """TB's chunked aggregation: buckets of ``interval`` from ``start_ts``, stamped at their midpoint."""
     buckets: dict[int, list[Any]] = {}
@@ -269,7 +269,7 @@ def _aggregate(
     return out
 
 
-def _reduce(values: list[Any], agg: str) -> Any:
+def _reduce(values: list[Any], agg: str) -> Any:  # noqa: PLR0911 - one return per aggregation
     if agg == "COUNT":
         return len(values)
     numbers = [float(v) if isinstance(v, bool) else v for v in values if isinstance(v, int | float)]

@@ -16,7 +16,7 @@ _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 TsEntries = list[tuple[int, dict[str, Any]]]
 
 
-def cast_value(value: Any) -> Any:
+def cast_value(value: Any) -> Any:  # noqa: PLR0911 - one return per JSON type
     """Type a JSON value the way TB's JsonConverter does; ``None`` means "skip this key"."""
     if value is None or isinstance(value, bool):
         return value

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, get, post, route
-from litestar.handlers import HTTPRouteHandler
 
 from thingsboard_emulator.core.auth import check_password, hash_password
 from thingsboard_emulator.core.errors import bad_request, unauthorized
-from thingsboard_emulator.core.service import Core
 from thingsboard_emulator.rest.common import empty, json_object, json_response, principal, query_bool
 
+if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
 
-def handlers(core: Core) -> list[HTTPRouteHandler]:
+    from thingsboard_emulator.core.service import Core
+
+
+def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901 - one closure per endpoint
     @post("/api/auth/login")
     async def login(request: Request[Any, Any, Any]) -> Response[bytes]:
         raw = await request.body()
@@ -76,8 +79,17 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
 
     @post("/api/noauth/activate")
     async def activate(request: Request[Any, Any, Any]) -> Response[bytes]:
-        query_bool(request, "sendActivationMail", True)
+        query_bool(request, "sendActivationMail", default=True)
         body = await json_object(request)
         return json_response(core.activate(body.get("activateToken"), body.get("password")))
 
-    return [login, login_wrong_method, refresh, auth_user, logout, change_password, activate_redirect, activate]
+    return [
+        login,
+        login_wrong_method,
+        refresh,
+        auth_user,
+        logout,
+        change_password,
+        activate_redirect,
+        activate,
+    ]

@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
-from thingsboard_emulator.contracts import Principal
 from thingsboard_emulator.core.errors import RawError, TbError, bad_request, forbidden, unauthorized
-from thingsboard_emulator.core.service import Core
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from litestar.types import ExceptionHandlersMap
+
+    from thingsboard_emulator.contracts import Principal
+    from thingsboard_emulator.core.service import Core
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +67,18 @@ def _handle_http(request: Request[Any, Any, Any], exc: Exception) -> Response[by
 
 
 def _handle_other(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    log.exception("unhandled error", exc_info=exc)
+    log.error("unhandled error", exc_info=exc)
     return tb_error_response(TbError(500, "Internal server error", 2))
 
 
-def exception_handlers() -> dict[type[Exception], Callable[[Request[Any, Any, Any], Exception], Response[bytes]]]:
-    return {
+def exception_handlers() -> ExceptionHandlersMap:
+    handlers: ExceptionHandlersMap = {
         TbError: _handle_tb,
         RawError: _handle_raw,
         HTTPException: _handle_http,
         Exception: _handle_other,
     }
+    return handlers
 
 
 def principal(core: Core, request: Request[Any, Any, Any]) -> Principal:
@@ -118,7 +124,7 @@ def check_uuid(value: str) -> str:
         raise bad_request(f"Invalid UUID string: {value}") from exc
 
 
-def query_bool(request: Request[Any, Any, Any], name: str, default: bool) -> bool:  # noqa: FBT001
+def query_bool(request: Request[Any, Any, Any], name: str, *, default: bool) -> bool:
     value = request.query_params.get(name)
     if value is None or value == "":
         return default
@@ -127,7 +133,9 @@ def query_bool(request: Request[Any, Any, Any], name: str, default: bool) -> boo
         return True
     if lowered in ("false", "0", "no", "off"):
         return False
-    raise bad_request(f"Failed to convert value of type 'java.lang.String' to required type 'boolean'; {value}")
+    raise bad_request(
+        f"Failed to convert value of type 'java.lang.String' to required type 'boolean'; {value}"
+    )
 
 
 def query_int(request: Request[Any, Any, Any], name: str, default: int | None = None) -> int | None:
@@ -137,8 +145,9 @@ def query_int(request: Request[Any, Any, Any], name: str, default: int | None = 
     try:
         return int(value)
     except ValueError as exc:
-        raise bad_request(f"Failed to convert value of type 'java.lang.String' to required type 'long'; {value}") \
-            from exc
+        raise bad_request(
+            f"Failed to convert value of type 'java.lang.String' to required type 'long'; {value}"
+        ) from exc
 
 
 def required_int(request: Request[Any, Any, Any], name: str) -> int:
@@ -162,7 +171,7 @@ def page(
     sort_keys: dict[str, Callable[[Any], Any]],
     render: Callable[[Any], dict[str, Any]],
 ) -> dict[str, Any]:
-    """TB's ``PageData``: ``pageSize``/``page`` required, ``textSearch`` (contains, case-insensitive), sorting."""
+    """TB's ``PageData``: ``pageSize``/``page`` required, ``textSearch`` (contains, any case), sorting."""
     page_size = required_int(request, "pageSize")
     page_no = required_int(request, "page")
     if page_size < 1:
@@ -178,7 +187,8 @@ def page(
     sort_order = (request.query_params.get("sortOrder") or "ASC").upper()
     if sort_order not in ("ASC", "DESC"):
         raise bad_request(
-            f"Unsupported sort order '{request.query_params.get('sortOrder')}'! Only 'ASC' or 'DESC' types are allowed."
+            f"Unsupported sort order '{request.query_params.get('sortOrder')}'! "
+            "Only 'ASC' or 'DESC' types are allowed."
         )
     if sort_property:
         key = sort_keys.get(sort_property)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, get, post
-from litestar.handlers import HTTPRouteHandler
 
 from thingsboard_emulator.core.errors import bad_request
 from thingsboard_emulator.faults import CONTROL_PREFIX
 from thingsboard_emulator.rest.common import empty, json_object, json_response
 
 if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
+
     from thingsboard_emulator.runner import Emulator
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, delete, get, post
-from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath
+from litestar.params import FromPath  # noqa: TC002 - Litestar reads handler annotations at runtime
 
 from thingsboard_emulator.core.errors import not_found
 from thingsboard_emulator.core.model import Customer
-from thingsboard_emulator.core.service import Core
 from thingsboard_emulator.rest.common import (
     check_uuid,
     empty,
@@ -20,6 +18,11 @@ from thingsboard_emulator.rest.common import (
     principal,
     require,
 )
+
+if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
+
+    from thingsboard_emulator.core.service import Core
 
 _SORT = {
     "createdTime": lambda c: c.created_time,
@@ -44,7 +47,9 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         return json_response(core.check_entity(p, "CUSTOMER", check_uuid(customer_id)).to_json())
 
     @get("/api/customer/{customer_id:str}/shortInfo")
-    async def customer_short_info(request: Request[Any, Any, Any], customer_id: FromPath[str]) -> Response[bytes]:
+    async def customer_short_info(
+        request: Request[Any, Any, Any], customer_id: FromPath[str]
+    ) -> Response[bytes]:
         p = principal(core, request)
         customer: Customer = core.check_entity(p, "CUSTOMER", check_uuid(customer_id))
         return json_response({"title": customer.title, "isPublic": False})
@@ -81,5 +86,12 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         core.delete_customer(p, check_uuid(customer_id))
         return empty()
 
-    return [save_customer, get_customer, customer_short_info, customer_title, customer_by_title, list_customers,
-            delete_customer]
+    return [
+        save_customer,
+        get_customer,
+        customer_short_info,
+        customer_title,
+        customer_by_title,
+        list_customers,
+        delete_customer,
+    ]

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, get, post
-from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath
+from litestar.params import FromPath  # noqa: TC002 - Litestar reads handler annotations at runtime
 
 from thingsboard_emulator.contracts import DeviceApiError, DeviceRef, JsonValue, RpcRequest
 from thingsboard_emulator.core.errors import RawError
-from thingsboard_emulator.core.service import Core
 from thingsboard_emulator.rest.common import empty, json_response, keys_param, query_int
+
+if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
+
+    from thingsboard_emulator.core.service import Core
 
 DEFAULT_TIMEOUT_MS = 60000
 MAX_TIMEOUT_MS = 300000
@@ -126,7 +129,9 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return json_response({"id": rpc.request_id, "method": rpc.method, "params": rpc.params})
 
     @post("/api/v1/{token:str}/rpc/{request_id:str}")
-    async def rpc_reply(request: Request[Any, Any, Any], token: FromPath[str], request_id: FromPath[str]) -> Response[bytes]:
+    async def rpc_reply(
+        request: Request[Any, Any, Any], token: FromPath[str], request_id: FromPath[str]
+    ) -> Response[bytes]:
         ref = device(token)
         raw = await request.body()
         if len(raw) > RPC_MAX_BYTES:
@@ -168,5 +173,14 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         except DeviceApiError as exc:
             raise RawError(500, exc.message.encode(), "text/plain") from exc
 
-    return [telemetry, post_attributes, get_attributes, attribute_updates, rpc_poll, rpc_reply, client_rpc, claim,
-            provision]
+    return [
+        telemetry,
+        post_attributes,
+        get_attributes,
+        attribute_updates,
+        rpc_poll,
+        rpc_reply,
+        client_rpc,
+        claim,
+        provision,
+    ]

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, delete, get, post
-from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath
+from litestar.params import FromPath  # noqa: TC002 - Litestar reads handler annotations at runtime
 
-from thingsboard_emulator.contracts import Principal
 from thingsboard_emulator.core.errors import RawError, TbError, bad_request, forbidden, not_found
 from thingsboard_emulator.core.model import Device
-from thingsboard_emulator.core.service import Core
 from thingsboard_emulator.rest.common import (
     check_uuid,
     empty,
@@ -24,6 +21,12 @@ from thingsboard_emulator.rest.common import (
     query_bool,
     require,
 )
+
+if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
+
+    from thingsboard_emulator.contracts import Principal
+    from thingsboard_emulator.core.service import Core
 
 _SORT = {
     "createdTime": lambda d: d.created_time,
@@ -53,9 +56,11 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         if profile_id:
             rows = [d for d in rows if d.profile_id == profile_id]
         if request.query_params.get("active"):
-            wanted = query_bool(request, "active", True)
+            wanted = query_bool(request, "active", default=True)
             rows = [d for d in rows if core.device_active(d.id) == wanted]
-        return json_response(page(request, rows, text_of=lambda d: (d.name, d.label), sort_keys=_SORT, render=render))
+        return json_response(
+            page(request, rows, text_of=lambda d: (d.name, d.label), sort_keys=_SORT, render=render)
+        )
 
     def tenant_device_by_name(p: Principal, request: Request[Any, Any, Any]) -> Device:
         device = core.device_by_name(p.tenant_id, request.query_params.get("deviceName") or "")
@@ -125,13 +130,17 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return [d for d in core.devices.values() if d.customer_id == customer.id]
 
     @get("/api/customer/{customer_id:str}/devices")
-    async def customer_devices(request: Request[Any, Any, Any], customer_id: FromPath[str]) -> Response[bytes]:
+    async def customer_devices(
+        request: Request[Any, Any, Any], customer_id: FromPath[str]
+    ) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN", "CUSTOMER_USER")
         return device_page(request, customer_rows(p, customer_id), Device.to_json)
 
     @get("/api/customer/{customer_id:str}/deviceInfos")
-    async def customer_device_infos(request: Request[Any, Any, Any], customer_id: FromPath[str]) -> Response[bytes]:
+    async def customer_device_infos(
+        request: Request[Any, Any, Any], customer_id: FromPath[str]
+    ) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN", "CUSTOMER_USER")
         return device_page(request, customer_rows(p, customer_id), info)
@@ -140,7 +149,11 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
     async def devices_by_ids(request: Request[Any, Any, Any]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN", "CUSTOMER_USER")
-        ids = [check_uuid(i.strip()) for i in (request.query_params.get("deviceIds") or "").split(",") if i.strip()]
+        ids = [
+            check_uuid(i.strip())
+            for i in (request.query_params.get("deviceIds") or "").split(",")
+            if i.strip()
+        ]
         found = []
         for device_id in ids:
             try:
@@ -153,11 +166,17 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
     async def device_types(request: Request[Any, Any, Any]) -> Response[bytes]:
         p = principal(core, request)
         types = sorted({d.type for d in core.devices.values() if d.tenant_id == p.tenant_id})
-        return json_response([{"tenantId": {"entityType": "TENANT", "id": p.tenant_id}, "entityType": "DEVICE",
-                               "type": t} for t in types])
+        return json_response(
+            [
+                {"tenantId": {"entityType": "TENANT", "id": p.tenant_id}, "entityType": "DEVICE", "type": t}
+                for t in types
+            ]
+        )
 
     @post("/api/customer/{customer_id:str}/device/{device_id:str}")
-    async def assign(request: Request[Any, Any, Any], customer_id: FromPath[str], device_id: FromPath[str]) -> Response[bytes]:
+    async def assign(
+        request: Request[Any, Any, Any], customer_id: FromPath[str], device_id: FromPath[str]
+    ) -> Response[bytes]:
         p = principal(core, request)
         return json_response(core.assign(p, check_uuid(customer_id), check_uuid(device_id)).to_json())
 
@@ -168,7 +187,11 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
 
     @post("/api/owner/{owner_type:str}/{owner_id:str}/{entity_type:str}/{entity_id:str}")
     async def change_owner(
-        request: Request[Any, Any, Any], owner_type: FromPath[str], owner_id: FromPath[str], entity_type: FromPath[str], entity_id: FromPath[str]
+        request: Request[Any, Any, Any],
+        owner_type: FromPath[str],
+        owner_id: FromPath[str],
+        entity_type: FromPath[str],
+        entity_id: FromPath[str],
     ) -> Response[bytes]:
         # tb-rest-client 4.4 assigns through PE's owner API; CE has none, so it is aliased onto the CE paths.
         p = principal(core, request)
@@ -203,8 +226,12 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         require(p, "CUSTOMER_USER")
         body = await json_body(request, required=False)
         if body is None:
-            raise TbError(500, 'Cannot invoke "com.fasterxml.jackson.databind.JsonNode.get(String)" because '
-                               '"claimRequest" is null', 2)
+            raise TbError(
+                500,
+                'Cannot invoke "com.fasterxml.jackson.databind.JsonNode.get(String)" because '
+                '"claimRequest" is null',
+                2,
+            )
         if not isinstance(body, dict):
             # A bare JSON string body: TB reads the missing secretKey and fails the claim.
             secret = ""
@@ -235,6 +262,24 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         core.device_api.reclaim(device)
         return empty()
 
-    return [save_device, save_device_with_credentials, get_device, get_device_info, delete_device, device_by_name,
-            tenant_devices, tenant_device_infos, customer_devices, customer_device_infos, devices_by_ids,
-            device_types, assign, unassign, change_owner, get_credentials, update_credentials, claim, reclaim]
+    return [
+        save_device,
+        save_device_with_credentials,
+        get_device,
+        get_device_info,
+        delete_device,
+        device_by_name,
+        tenant_devices,
+        tenant_device_infos,
+        customer_devices,
+        customer_device_infos,
+        devices_by_ids,
+        device_types,
+        assign,
+        unassign,
+        change_owner,
+        get_credentials,
+        update_credentials,
+        claim,
+        reclaim,
+    ]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, delete, get, post
-from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath
+from litestar.params import FromPath  # noqa: TC002 - Litestar reads handler annotations at runtime
 
 from thingsboard_emulator.core.model import DeviceProfile
-from thingsboard_emulator.core.service import Core
 from thingsboard_emulator.rest.common import (
     check_uuid,
     empty,
@@ -20,8 +18,19 @@ from thingsboard_emulator.rest.common import (
     require,
 )
 
-_SORT = {"createdTime": lambda p: p.created_time, "name": lambda p: p.name, "type": lambda p: "DEFAULT",
-         "transportType": lambda p: "DEFAULT", "description": lambda p: p.description, "isDefault": lambda p: p.is_default}
+if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
+
+    from thingsboard_emulator.core.service import Core
+
+_SORT = {
+    "createdTime": lambda p: p.created_time,
+    "name": lambda p: p.name,
+    "type": lambda p: "DEFAULT",
+    "transportType": lambda p: "DEFAULT",
+    "description": lambda p: p.description,
+    "isDefault": lambda p: p.is_default,
+}
 
 
 def handlers(core: Core) -> list[HTTPRouteHandler]:
@@ -66,16 +75,26 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN")
         rows = [x for x in core.profiles.values() if x.tenant_id == p.tenant_id]
-        return json_response(page(request, rows, text_of=lambda x: (x.name,), sort_keys=_SORT,
-                                  render=DeviceProfile.to_json))
+        return json_response(
+            page(request, rows, text_of=lambda x: (x.name,), sort_keys=_SORT, render=DeviceProfile.to_json)
+        )
 
     @get("/api/deviceProfileInfos")
     async def list_profile_infos(request: Request[Any, Any, Any]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "TENANT_ADMIN", "CUSTOMER_USER")
         rows = [x for x in core.profiles.values() if x.tenant_id == p.tenant_id]
-        return json_response(page(request, rows, text_of=lambda x: (x.name,), sort_keys=_SORT,
-                                  render=DeviceProfile.info_json))
+        return json_response(
+            page(request, rows, text_of=lambda x: (x.name,), sort_keys=_SORT, render=DeviceProfile.info_json)
+        )
 
-    return [default_info, profile_info, get_profile, save_profile, set_default, delete_profile, list_profiles,
-            list_profile_infos]
+    return [
+        default_info,
+        profile_info,
+        get_profile,
+        save_profile,
+        set_default,
+        delete_profile,
+        list_profiles,
+        list_profile_infos,
+    ]

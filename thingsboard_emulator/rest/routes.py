@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from litestar.handlers import HTTPRouteHandler
-
 from thingsboard_emulator.rest import (
     auth,
     control,
@@ -21,6 +19,8 @@ from thingsboard_emulator.rest import (
 from thingsboard_emulator.rest.common import exception_handlers
 
 if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
+
     from thingsboard_emulator.runner import Emulator
 
 __all__ = ["all_handlers", "exception_handlers"]

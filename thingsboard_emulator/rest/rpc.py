@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, post
-from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath
+from litestar.params import FromPath  # noqa: TC002 - Litestar reads handler annotations at runtime
 
 from thingsboard_emulator.core.errors import RawError, bad_request, forbidden
 from thingsboard_emulator.core.model import now_ms
 from thingsboard_emulator.core.rpc import MIN_TIMEOUT_MS
-from thingsboard_emulator.core.service import Core
 from thingsboard_emulator.rest.common import check_uuid, empty, json_response, principal
 
+if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
 
-def handlers(core: Core) -> list[HTTPRouteHandler]:
-    async def call(request: Request[Any, Any, Any], device_id: str, *, one_way: bool, v2: bool) -> Response[bytes]:
+    from thingsboard_emulator.core.service import Core
+
+
+def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901 - one closure per endpoint
+    async def call(
+        request: Request[Any, Any, Any], device_id: str, *, one_way: bool, v2: bool
+    ) -> Response[bytes]:
         p = principal(core, request)
         if p.authority == "SYS_ADMIN":
             raise forbidden()
@@ -31,13 +36,18 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         if not isinstance(body, dict) or not isinstance(body.get("method"), str):
             raise bad_request("Invalid request body")
         timeout = body.get("timeout")
-        timeout_ms = int(timeout) if isinstance(timeout, int | float) and timeout > 0 else \
-            core.config.rpc_default_timeout_ms
+        timeout_ms = (
+            int(timeout)
+            if isinstance(timeout, int | float) and timeout > 0
+            else core.config.rpc_default_timeout_ms
+        )
         timeout_ms = max(MIN_TIMEOUT_MS, timeout_ms)
         expiration = body.get("expirationTime")
         if isinstance(expiration, int | float) and expiration > 0:
             timeout_ms = max(0, int(expiration) - now_ms())
-        outcome = await core.rpc.call(key, body["method"], body.get("params"), one_way=one_way, timeout_ms=timeout_ms)
+        outcome = await core.rpc.call(
+            key, body["method"], body.get("params"), one_way=one_way, timeout_ms=timeout_ms
+        )
         if outcome.status == "ok":
             return empty() if outcome.empty or one_way else json_response(outcome.payload)
         if outcome.status == "bad_reply":

@@ -1,18 +1,16 @@
-"""``/api/plugins/telemetry/**`` (reference §6.1). Save errors are plain text, as TB's deferred results are."""
+"""``/api/plugins/telemetry/**`` (reference §6.1). Save errors are plain text, like TB's deferred results."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, delete, get, post
-from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath
+from litestar.params import FromPath  # noqa: TC002 - Litestar reads handler annotations at runtime
 
 from thingsboard_emulator.contracts import AttributeScope, DeviceApiError, Principal
 from thingsboard_emulator.core.errors import RawError, bad_request
 from thingsboard_emulator.core.model import now_ms
-from thingsboard_emulator.core.service import Core
 from thingsboard_emulator.core.telemetry import AGGREGATIONS, SCOPES
 from thingsboard_emulator.core.values import parse_attributes, parse_telemetry, to_str
 from thingsboard_emulator.rest.common import (
@@ -24,6 +22,11 @@ from thingsboard_emulator.rest.common import (
     query_bool,
     query_int,
 )
+
+if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
+
+    from thingsboard_emulator.core.service import Core
 
 PREFIX = "/api/plugins/telemetry"
 
@@ -54,10 +57,11 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         allowed = ("SERVER_SCOPE", "SHARED_SCOPE") if writable else SCOPES
         if scope not in allowed:
             raise _plain(400, f"Invalid scope: {scope}")
-        return cast("AttributeScope", scope)
+        return scope
 
-    async def save_attributes(request: Request[Any, Any, Any], entity_type: str, entity_id: str,
-                              scope: str) -> Response[bytes]:
+    async def save_attributes(
+        request: Request[Any, Any, Any], entity_type: str, entity_id: str, scope: str
+    ) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         sc = scope_of(scope, writable=True)
         body = await body_json(request, "Invalid JSON")
@@ -73,20 +77,32 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return empty()
 
     @post(PREFIX + "/{entity_type:str}/{entity_id:str}/attributes/{attr_scope:str}")
-    async def save_attributes_v2(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str],
-                                 attr_scope: FromPath[str]) -> Response[bytes]:
+    async def save_attributes_v2(
+        request: Request[Any, Any, Any],
+        entity_type: FromPath[str],
+        entity_id: FromPath[str],
+        attr_scope: FromPath[str],
+    ) -> Response[bytes]:
         return await save_attributes(request, entity_type, entity_id, attr_scope)
 
     @post(PREFIX + "/{entity_type:str}/{entity_id:str}/{attr_scope:str}")
-    async def save_attributes_v1(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str],
-                                 attr_scope: FromPath[str]) -> Response[bytes]:
+    async def save_attributes_v1(
+        request: Request[Any, Any, Any],
+        entity_type: FromPath[str],
+        entity_id: FromPath[str],
+        attr_scope: FromPath[str],
+    ) -> Response[bytes]:
         return await save_attributes(request, entity_type, entity_id, attr_scope)
 
     @post(PREFIX + "/{device_id:str}/{attr_scope:str}")
-    async def save_device_attributes(request: Request[Any, Any, Any], device_id: FromPath[str], attr_scope: FromPath[str]) -> Response[bytes]:
+    async def save_device_attributes(
+        request: Request[Any, Any, Any], device_id: FromPath[str], attr_scope: FromPath[str]
+    ) -> Response[bytes]:
         return await save_attributes(request, "DEVICE", device_id, attr_scope)
 
-    async def save_timeseries(request: Request[Any, Any, Any], entity_type: str, entity_id: str) -> Response[bytes]:
+    async def save_timeseries(
+        request: Request[Any, Any, Any], entity_type: str, entity_id: str
+    ) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         body = await body_json(request, "Unable to parse time series payload: Invalid JSON body!")
         try:
@@ -99,21 +115,32 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return empty()
 
     @post(PREFIX + "/{entity_type:str}/{entity_id:str}/timeseries/{attr_scope:str}")
-    async def save_ts(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str],
-                      attr_scope: FromPath[str]) -> Response[bytes]:
+    async def save_ts(
+        request: Request[Any, Any, Any],
+        entity_type: FromPath[str],
+        entity_id: FromPath[str],
+        attr_scope: FromPath[str],
+    ) -> Response[bytes]:
         return await save_timeseries(request, entity_type, entity_id)
 
     @post(PREFIX + "/{entity_type:str}/{entity_id:str}/timeseries/{attr_scope:str}/{ttl:str}")
-    async def save_ts_ttl(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str], attr_scope: FromPath[str],
-                          ttl: FromPath[str]) -> Response[bytes]:
+    async def save_ts_ttl(
+        request: Request[Any, Any, Any],
+        entity_type: FromPath[str],
+        entity_id: FromPath[str],
+        attr_scope: FromPath[str],
+        ttl: FromPath[str],
+    ) -> Response[bytes]:
         return await save_timeseries(request, entity_type, entity_id)
 
     def history(request: Request[Any, Any, Any], key: str, keys: list[str] | None) -> Response[bytes]:
-        strict = query_bool(request, "useStrictDataTypes", False)
+        strict = query_bool(request, "useStrictDataTypes", default=False)
         start_ts = query_int(request, "startTs")
         end_ts = query_int(request, "endTs")
         if start_ts is None or end_ts is None:
-            raise bad_request("Required request parameter 'startTs' for method parameter type Long is not present")
+            raise bad_request(
+                "Required request parameter 'startTs' for method parameter type Long is not present"
+            )
         if not keys:
             return json_response({})
         limit = query_int(request, "limit", 100) or 100
@@ -122,18 +149,22 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
             raise bad_request(f"No enum constant org.thingsboard.server.common.data.kv.Aggregation.{agg}")
         interval = query_int(request, "interval", 0) or 0
         order = (request.query_params.get("orderBy") or "DESC").upper()
-        data = core.telemetry.history(key, keys, start_ts, end_ts, limit=limit, agg=agg, interval=interval,
-                                      order_desc=order != "ASC")
-        return json_response({k: [{"ts": ts, "value": _value(v, strict)} for ts, v in points]
-                              for k, points in data.items()})
+        data = core.telemetry.history(
+            key, keys, start_ts, end_ts, limit=limit, agg=agg, interval=interval, order_desc=order != "ASC"
+        )
+        return json_response(
+            {k: [{"ts": ts, "value": _value(v, strict)} for ts, v in points] for k, points in data.items()}
+        )
 
     @get(PREFIX + "/{entity_type:str}/{entity_id:str}/values/timeseries")
-    async def latest(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]) -> Response[bytes]:
+    async def latest(
+        request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]
+    ) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         keys = keys_param(request.query_params.get("keys"))
         if request.query_params.get("startTs") is not None:
             return history(request, key, keys)
-        strict = query_bool(request, "useStrictDataTypes", False)
+        strict = query_bool(request, "useStrictDataTypes", default=False)
         values = core.telemetry.latest(key, keys)
         out: dict[str, list[dict[str, Any]]] = {}
         now = now_ms()
@@ -146,23 +177,33 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return json_response(out)
 
     @get(PREFIX + "/{entity_type:str}/{entity_id:str}/values/timeseries/history")
-    async def history_endpoint(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]) -> Response[bytes]:
+    async def history_endpoint(
+        request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]
+    ) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         return history(request, key, keys_param(request.query_params.get("keys")))
 
     @get(PREFIX + "/{entity_type:str}/{entity_id:str}/keys/timeseries")
-    async def ts_keys(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]) -> Response[bytes]:
+    async def ts_keys(
+        request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]
+    ) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         return json_response(core.telemetry.timeseries_keys(key))
 
     @get(PREFIX + "/{entity_type:str}/{entity_id:str}/keys/attributes")
-    async def attr_keys(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]) -> Response[bytes]:
+    async def attr_keys(
+        request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]
+    ) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         return json_response(core.telemetry.attribute_keys(key, None))
 
     @get(PREFIX + "/{entity_type:str}/{entity_id:str}/keys/attributes/{attr_scope:str}")
-    async def attr_keys_scope(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str],
-                              attr_scope: FromPath[str]) -> Response[bytes]:
+    async def attr_keys_scope(
+        request: Request[Any, Any, Any],
+        entity_type: FromPath[str],
+        entity_id: FromPath[str],
+        attr_scope: FromPath[str],
+    ) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         return json_response(core.telemetry.attribute_keys(key, scope_of(attr_scope, writable=False)))
 
@@ -171,18 +212,27 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return json_response([{"lastUpdateTs": ts, "key": k, "value": v} for _, k, ts, v in rows])
 
     @get(PREFIX + "/{entity_type:str}/{entity_id:str}/values/attributes")
-    async def attrs(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]) -> Response[bytes]:
+    async def attrs(
+        request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]
+    ) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         return attribute_rows(key, None, keys_param(request.query_params.get("keys")))
 
     @get(PREFIX + "/{entity_type:str}/{entity_id:str}/values/attributes/{attr_scope:str}")
-    async def attrs_scope(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str],
-                          attr_scope: FromPath[str]) -> Response[bytes]:
+    async def attrs_scope(
+        request: Request[Any, Any, Any],
+        entity_type: FromPath[str],
+        entity_id: FromPath[str],
+        attr_scope: FromPath[str],
+    ) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
-        return attribute_rows(key, scope_of(attr_scope, writable=False), keys_param(request.query_params.get("keys")))
+        return attribute_rows(
+            key, scope_of(attr_scope, writable=False), keys_param(request.query_params.get("keys"))
+        )
 
-    async def delete_attrs(request: Request[Any, Any, Any], entity_type: str, entity_id: str,
-                           scope: str) -> Response[bytes]:
+    async def delete_attrs(
+        request: Request[Any, Any, Any], entity_type: str, entity_id: str, scope: str
+    ) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         sc = scope_of(scope, writable=False)
         keys = keys_param(request.query_params.get("keys"))
@@ -192,22 +242,29 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return empty()
 
     @delete(PREFIX + "/{entity_type:str}/{entity_id:str}/{attr_scope:str}", status_code=200)
-    async def delete_attributes(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str],
-                                attr_scope: FromPath[str]) -> Response[bytes]:
+    async def delete_attributes(
+        request: Request[Any, Any, Any],
+        entity_type: FromPath[str],
+        entity_id: FromPath[str],
+        attr_scope: FromPath[str],
+    ) -> Response[bytes]:
         return await delete_attrs(request, entity_type, entity_id, attr_scope)
 
     @delete(PREFIX + "/{device_id:str}/{attr_scope:str}", status_code=200)
-    async def delete_device_attributes(request: Request[Any, Any, Any], device_id: FromPath[str],
-                                       attr_scope: FromPath[str]) -> Response[bytes]:
+    async def delete_device_attributes(
+        request: Request[Any, Any, Any], device_id: FromPath[str], attr_scope: FromPath[str]
+    ) -> Response[bytes]:
         return await delete_attrs(request, "DEVICE", device_id, attr_scope)
 
     @delete(PREFIX + "/{entity_type:str}/{entity_id:str}/timeseries/delete", status_code=200)
-    async def delete_timeseries(request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]) -> Response[bytes]:
+    async def delete_timeseries(
+        request: Request[Any, Any, Any], entity_type: FromPath[str], entity_id: FromPath[str]
+    ) -> Response[bytes]:
         _, key = entity(request, entity_type, entity_id)
         keys = keys_param(request.query_params.get("keys"))
         if not keys:
             raise _plain(400, f"Empty keys: {request.query_params.get('keys') or ''}")
-        if query_bool(request, "deleteAllDataForKeys", False):
+        if query_bool(request, "deleteAllDataForKeys", default=False):
             start_ts, end_ts = -(2**62), 2**62
         else:
             start_ts = query_int(request, "startTs", 0) or 0
@@ -215,6 +272,20 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         core.telemetry.delete_timeseries(key, keys, start_ts, end_ts)
         return empty()
 
-    return [save_attributes_v2, save_attributes_v1, save_device_attributes, save_ts, save_ts_ttl, latest,
-            history_endpoint, ts_keys, attr_keys, attr_keys_scope, attrs, attrs_scope, delete_attributes,
-            delete_device_attributes, delete_timeseries]
+    return [
+        save_attributes_v2,
+        save_attributes_v1,
+        save_device_attributes,
+        save_ts,
+        save_ts_ttl,
+        latest,
+        history_endpoint,
+        ts_keys,
+        attr_keys,
+        attr_keys_scope,
+        attrs,
+        attrs_scope,
+        delete_attributes,
+        delete_device_attributes,
+        delete_timeseries,
+    ]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, get, post
-from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath
+from litestar.params import FromPath  # noqa: TC002 - Litestar reads handler annotations at runtime
 
-from thingsboard_emulator.core.service import Core
 from thingsboard_emulator.rest.common import check_uuid, json_object, json_response, principal, require
+
+if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
+
+    from thingsboard_emulator.core.service import Core
 
 
 def handlers(core: Core) -> list[HTTPRouteHandler]:

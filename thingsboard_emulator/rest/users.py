@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, delete, get, post
-from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath
+from litestar.params import FromPath  # noqa: TC002 - Litestar reads handler annotations at runtime
 
 from thingsboard_emulator.core.errors import TbError
 from thingsboard_emulator.core.model import User, now_ms
@@ -23,6 +22,9 @@ from thingsboard_emulator.rest.common import (
     text,
 )
 
+if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
+
 _SORT = {
     "createdTime": lambda u: u.created_time,
     "email": lambda u: u.email,
@@ -35,11 +37,11 @@ def _base_url(request: Request[Any, Any, Any]) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-def handlers(core: Core) -> list[HTTPRouteHandler]:
+def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901 - one closure per endpoint
     @post("/api/user")
     async def save_user(request: Request[Any, Any, Any]) -> Response[bytes]:
         p = principal(core, request)
-        send_mail = query_bool(request, "sendActivationMail", True)
+        send_mail = query_bool(request, "sendActivationMail", default=True)
         body = await json_object(request)
         user = core.save_user(p, body)
         if send_mail and not body.get("id"):
@@ -68,14 +70,18 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         return text(f"{_base_url(request)}/api/noauth/activate?activateToken={token}")
 
     @get("/api/user/{user_id:str}/activationLinkInfo")
-    async def activation_link_info(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
+    async def activation_link_info(
+        request: Request[Any, Any, Any], user_id: FromPath[str]
+    ) -> Response[bytes]:
         p = principal(core, request)
         require(p, "SYS_ADMIN", "TENANT_ADMIN")
         user_key = check_uuid(user_id)
         token = core.activation_token(p, user_key)
         user: User = core.users[user_key]
         ttl = max(0, min(user.activate_token_exp_ms - now_ms(), ACTIVATION_TTL_MS))
-        return json_response({"value": f"{_base_url(request)}/api/noauth/activate?activateToken={token}", "ttlMs": ttl})
+        return json_response(
+            {"value": f"{_base_url(request)}/api/noauth/activate?activateToken={token}", "ttlMs": ttl}
+        )
 
     @get("/api/user/{user_id:str}/token")
     async def user_token(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
@@ -86,7 +92,7 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
     async def credentials_enabled(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
         p = principal(core, request)
         require(p, "SYS_ADMIN", "TENANT_ADMIN")
-        enabled = query_bool(request, "userCredentialsEnabled", True)
+        enabled = query_bool(request, "userCredentialsEnabled", default=True)
         core.set_user_enabled(p, check_uuid(user_id), enabled=enabled)
         return empty()
 
@@ -96,8 +102,15 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         require(p, "TENANT_ADMIN")
         customer = core.check_entity(p, "CUSTOMER", check_uuid(customer_id))
         rows = [u for u in core.users.values() if u.customer_id == customer.id]
-        return json_response(page(request, rows, text_of=lambda u: (u.email, u.first_name, u.last_name),
-                                  sort_keys=_SORT, render=User.to_json))
+        return json_response(
+            page(
+                request,
+                rows,
+                text_of=lambda u: (u.email, u.first_name, u.last_name),
+                sort_keys=_SORT,
+                render=User.to_json,
+            )
+        )
 
     @get("/api/tenant/{tenant_id:str}/users")
     async def tenant_admins(request: Request[Any, Any, Any], tenant_id: FromPath[str]) -> Response[bytes]:
@@ -105,7 +118,9 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
         require(p, "SYS_ADMIN")
         key = check_uuid(tenant_id)
         rows = [u for u in core.users.values() if u.tenant_id == key and u.authority == "TENANT_ADMIN"]
-        return json_response(page(request, rows, text_of=lambda u: (u.email,), sort_keys=_SORT, render=User.to_json))
+        return json_response(
+            page(request, rows, text_of=lambda u: (u.email,), sort_keys=_SORT, render=User.to_json)
+        )
 
     @get("/api/users")
     async def list_users(request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -115,7 +130,19 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:
             rows = [u for u in core.users.values() if u.tenant_id == p.tenant_id]
         else:
             rows = [u for u in core.users.values() if u.customer_id == p.customer_id]
-        return json_response(page(request, rows, text_of=lambda u: (u.email,), sort_keys=_SORT, render=User.to_json))
+        return json_response(
+            page(request, rows, text_of=lambda u: (u.email,), sort_keys=_SORT, render=User.to_json)
+        )
 
-    return [save_user, get_user, delete_user, activation_link, activation_link_info, user_token, credentials_enabled,
-            customer_users, tenant_admins, list_users]
+    return [
+        save_user,
+        get_user,
+        delete_user,
+        activation_link,
+        activation_link_info,
+        user_token,
+        credentials_enabled,
+        customer_users,
+        tenant_admins,
+        list_users,
+    ]
