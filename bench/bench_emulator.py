@@ -1,6 +1,6 @@
 """Telemetry throughput of the emulator: N MQTT devices publishing while a WebSocket client watches.
 
-The emulator runs in its own process (``python -m thingsboard_emulator``) so that it has a core to itself;
+The emulator runs in its own process (``Emulator`` started by this script) so that it has a core to itself;
 this process creates the devices over REST, subscribes to every device's latest telemetry on ``/api/ws``,
 then drives N raw MQTT connections that publish QoS 1 telemetry as fast as the server acknowledges (a
 bounded window per device). It reports acknowledged messages per second and whether the subscriber saw
@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -235,21 +236,11 @@ async def create_devices(http_url: str, count: int) -> tuple[str, list[str], lis
 
 
 def start_emulator(http_port: int, mqtt_port: int) -> subprocess.Popen[bytes]:
+    # The emulator's public Python API in a child process: the same server the CLI runs.
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "thingsboard_emulator",
-            "--host",
-            HOST,
-            "--http-port",
-            str(http_port),
-            "--mqtt-port",
-            str(mqtt_port),
-        ],
+        [sys.executable, __file__, "--serve-emulator", f"{http_port}:{mqtt_port}"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
     )
 
 
@@ -270,6 +261,32 @@ class NullCore:
         if name == "open_session":
             return lambda device, session: SessionHandle(device.device_id, device)
         return lambda *args, **kwargs: None
+
+
+async def serve_emulator(ports: str) -> None:
+    from thingsboard_emulator import Emulator  # noqa: PLC0415 - serve mode only
+
+    http_port, mqtt_port = (int(part) for part in ports.split(":"))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with Emulator(HOST, http_port, mqtt_port):
+        await asyncio.wait_for(stop.wait(), 3600)
+
+
+def serve_emulator_profiled(ports: str, profile_path: str | None) -> None:
+    """Serve until SIGTERM; with ``BENCH_PROFILE=file`` the server's CPU profile is written there."""
+    if not profile_path:
+        asyncio.run(serve_emulator(ports))
+        return
+    import cProfile  # noqa: PLC0415 - profiling only
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        asyncio.run(serve_emulator(ports))
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile_path)
 
 
 async def serve_transport(port: int) -> None:
@@ -332,13 +349,14 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--devices", type=int, default=100)
     parser.add_argument("--messages", type=int, default=500, help="messages per device")
-    parser.add_argument("--window", type=int, default=16, help="unacknowledged messages per device")
+    parser.add_argument("--window", type=int, default=4, help="unacknowledged messages per device")
     parser.add_argument("--limit", type=float, default=120.0, help="seconds before the load stops regardless")
     parser.add_argument(
         "--drain", type=float, default=15.0, help="seconds to wait for the subscriber to catch up"
     )
     parser.add_argument("--transport-only", action="store_true", help="MQTT transport over a do-nothing core")
     parser.add_argument("--serve-transport", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-emulator", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -347,5 +365,8 @@ if __name__ == "__main__":
     if arguments.serve_transport:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve_transport(arguments.serve_transport))
+        sys.exit(0)
+    if arguments.serve_emulator:
+        serve_emulator_profiled(arguments.serve_emulator, os.environ.get("BENCH_PROFILE"))
         sys.exit(0)
     sys.exit(asyncio.run(main(arguments)))

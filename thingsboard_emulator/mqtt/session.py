@@ -86,6 +86,11 @@ class MqttSession(asyncio.Protocol):
         self._last_rx = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
+        # Outgoing packets are coalesced: one socket write per read burst or loop iteration, not per packet
+        # (a PUBACK per telemetry message written one by one costs a syscall each).
+        self._out: list[bytes] = []
+        self._in_read = False
+        self._flush_scheduled = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------------
 
@@ -111,6 +116,14 @@ class MqttSession(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
+        self._in_read = True
+        try:
+            self._read(data)
+        finally:
+            self._in_read = False
+            self._flush()
+
+    def _read(self, data: bytes) -> None:
         self._last_rx = self._loop.time()
         buf = self._buf + data if self._buf else data
         size = len(buf)
@@ -451,14 +464,28 @@ class MqttSession(asyncio.Protocol):
             self._write(codec.encode_puback(self._level, packet_id, reason_code))
 
     def _write(self, data: bytes) -> None:
-        if self._transport is not None and not self._closing:
-            self._transport.write(data)
+        if self._transport is None or self._closing:
+            return
+        self._out.append(data)
+        if not self._in_read and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        out = self._out
+        if not out or self._transport is None or self._transport.is_closing():
+            out.clear()
+            return
+        self._out = []
+        self._transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _close(self, reason_code: int | None) -> None:
         """Close like TB's ``closeCtx``: MQTT 5 clients get a DISCONNECT with the reason first."""
         if self._closing or self._transport is None:
             return
         if reason_code is not None and self._level == MQTT_5 and self._connect_seen:
-            self._transport.write(codec.encode_disconnect(MQTT_5, reason_code))
+            self._out.append(codec.encode_disconnect(MQTT_5, reason_code))
+        self._flush()
         self._closing = True
         self._transport.close()
