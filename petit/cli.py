@@ -87,7 +87,9 @@ def dev(host: str, port: int) -> None:
 @main.command()
 @click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on.")  # noqa: S104
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+@click.option(
+    "--workers", default=1, show_default=True, type=int, envvar="WEB_CONCURRENCY", help="Processes."
+)
 def run(host: str, port: int, workers: int) -> None:
     """Serve petit for production, configured only by PETIT_* variables. Does not migrate."""
     settings = _load_settings()  # fail here, once, rather than in every worker

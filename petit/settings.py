@@ -7,13 +7,10 @@ Every key is an environment variable with the ``PETIT_`` prefix; groups nest wit
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 #: The JWT secret petit ships with so that ``petit dev`` works out of the box. Refused outside development.
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - a known placeholder, rejected in prod
@@ -23,6 +20,15 @@ _PLACEHOLDER_SECRETS = frozenset(
     {DEV_JWT_SECRET, "", "secret", "changeme", "change-me", "changethis", "please-change-me", "jwt-secret"}
 )
 _MIN_SECRET_LENGTH = 32
+
+
+def _blank_to_none(value: object) -> object:
+    # An empty variable (``PETIT_REDIS__URL=``, as .env.example writes unset keys) means "not set".
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+OptionalStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_to_none)]
 
 
 class Environment(StrEnum):
@@ -38,7 +44,7 @@ class _Group(BaseModel):
 class AppSettings(_Group):
     request_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     """Largest request body accepted; larger bodies get a 413 problem before they are parsed."""
-    client_ip_header: str | None = None
+    client_ip_header: OptionalStr = None
     """Header a trusted load balancer sets with the client address (e.g. ``X-Forwarded-For``; the rightmost
     entry is used). Unset: the TCP peer address is the client IP, which is right only without a proxy."""
     cors_allow_origins: list[str] = Field(default_factory=list)
@@ -59,7 +65,7 @@ class DatabaseSettings(_Group):
 
 
 class RedisSettings(_Group):
-    url: str | None = None
+    url: OptionalStr = None
     """``redis://host:port/db``. Unset: an in-process cache, fine for one process, wrong for several."""
     key_prefix: str = "petit:"
     """Prefix on every key petit writes, so several deployments (or tests) can share one Redis."""
@@ -68,15 +74,15 @@ class RedisSettings(_Group):
 
 
 class ThingsBoardSettings(_Group):
-    url: str | None = None
+    url: OptionalStr = None
     """ThingsBoard CE base URL (``http://thingsboard:8080``). Unset: ThingsBoard is not configured."""
-    username: str | None = None
+    username: OptionalStr = None
     """Tenant administrator petit acts as."""
-    password: SecretStr | None = None
+    password: OptionalSecret = None
     """Password of ``username``."""
     request_timeout_s: float = Field(default=5.0, gt=0)
     """Timeout for each REST call to ThingsBoard, including the readiness probe."""
-    mqtt_host: str | None = None
+    mqtt_host: OptionalStr = None
     """MQTT host devices are told to connect to; defaults to the host of ``url``."""
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
     """MQTT port devices are told to connect to."""
@@ -142,6 +148,13 @@ class Settings(BaseSettings):
         return self
 
 
-def sqlite_file_url(path: Path) -> str:
-    """The async SQLAlchemy URL of a SQLite file."""
-    return f"sqlite+aiosqlite:///{path}"
+def env_variable_names() -> set[str]:
+    """Every environment variable Settings reads (``PETIT_DB__URL``, ...)."""
+    names: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        group = field.annotation
+        if isinstance(group, type) and issubclass(group, BaseModel):
+            names.update(f"PETIT_{name.upper()}__{key.upper()}" for key in group.model_fields)
+        else:
+            names.add(f"PETIT_{name.upper()}")
+    return names

@@ -13,13 +13,12 @@ import os
 import secrets
 import threading
 import uuid
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
-from litestar import Litestar
 from redis.asyncio import Redis
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -29,6 +28,9 @@ from petit.app import create_app
 from petit.db.migrate import upgrade
 from petit.db.models import metadata
 from petit.settings import Environment, Settings
+
+if TYPE_CHECKING:
+    from litestar import Litestar
 
 T = TypeVar("T")
 
@@ -104,6 +106,26 @@ def worker_database_url(pg_admin_url: str, worker_id: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def make_database(pg_admin_url: str) -> Iterator[Callable[[str], str]]:
+    """Create extra empty databases (``make_database("prefix")`` returns a URL); dropped after the test."""
+    created: list[str] = []
+
+    def factory(prefix: str) -> str:
+        created.append(create_database(pg_admin_url, prefix))
+        return created[-1]
+
+    yield factory
+    for url in created:
+        drop_database(pg_admin_url, url)
+
+
+@pytest.fixture
+def run_sync() -> Callable[[Callable[[], Awaitable[T]]], T]:
+    """Run a coroutine function to completion from synchronous test code."""
+    return run_in_thread
+
+
+@pytest.fixture
 async def database_url(worker_database_url: str) -> AsyncIterator[str]:
     """The worker's migrated database, emptied after the test."""
     yield worker_database_url
@@ -169,8 +191,8 @@ def app(settings: Settings, redis_client: Redis) -> Litestar:
 async def _serve(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     # The app runs on the test's own event loop (Litestar's TestClient would use a portal thread, which
     # breaks collaborators such as a Redis client created by the test).
-    # The lifespan lives in a task of its own because it opens an anyio cancel scope, which must be left by the
-    # task that entered it; pytest-asyncio may tear a fixture down from another task.
+    # The lifespan lives in a task of its own because it opens an anyio cancel scope, which must be left by
+    # the task that entered it; pytest-asyncio may tear a fixture down from another task.
     started, stop = asyncio.Event(), asyncio.Event()
 
     async def run_lifespan() -> None:

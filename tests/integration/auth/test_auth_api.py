@@ -5,14 +5,17 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import jwt
 import pytest
-from litestar import Litestar
 
+from petit.app import create_app
 from petit.lib.security import AccessTokenCodec
+
+if TYPE_CHECKING:
+    from litestar import Litestar
 
 pytestmark = pytest.mark.integration
 
@@ -141,7 +144,7 @@ async def test_tampered_access_token_is_refused(client: Client) -> None:
     email, password = new_email(), new_password()
     await signup(client, email, password)
     token = (await login(client, email, password))["accessToken"]
-    header, payload, signature = token.split(".")
+    header, _payload, signature = token.split(".")
     claims = jwt.decode(token, options={"verify_signature": False})
     claims["sub"] = str(uuid.uuid4())
     forged_payload = jwt.encode(claims, "x" * 32, algorithm="HS256").split(".")[1]
@@ -230,9 +233,7 @@ async def test_logout_revokes_access_token_at_once(client: Client) -> None:
 
 
 async def test_revocation_is_shared_through_redis(client: Client, settings: Any, serve: Any) -> None:
-    """A second petit process (another app with its own Redis connection) refuses a token the first revoked."""
-    from petit.app import create_app
-
+    """A second petit process (another app, its own Redis connection) refuses a token the first revoked."""
     email, password = new_email(), new_password()
     await signup(client, email, password)
     headers = bearer((await login(client, email, password))["accessToken"])

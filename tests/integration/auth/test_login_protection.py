@@ -98,7 +98,8 @@ async def test_throttle_counters_live_in_redis(
 async def test_unknown_email_costs_about_as_much_as_a_wrong_password(
     make_settings: Any, serve: Serve
 ) -> None:
-    # Realistic-ish argon2 cost so that skipping the hash would stand out far above scheduling noise.
+    # Realistic-ish argon2 cost: skipping the hash (ratio ~0.05) must stand out far above scheduling noise,
+    # which the loose bounds absorb on a loaded CI machine.
     settings = make_settings(
         auth={"argon2_time_cost": 2, "argon2_memory_cost_kib": 16 * 1024, "login_max_per_account": 100}
     )
@@ -115,11 +116,11 @@ async def test_unknown_email_costs_about_as_much_as_a_wrong_password(
         await timed({"email": new_email(), "password": "warm-up-123"})  # builds the dummy hash once
         wrong: list[float] = []
         unknown: list[float] = []
-        for _ in range(7):
+        for _ in range(9):
             wrong.append(await timed({"email": email, "password": "not-the-password"}))
             unknown.append(await timed({"email": new_email(), "password": "not-the-password"}))
         ratio = statistics.median(unknown) / statistics.median(wrong)
-        assert 0.5 < ratio < 2.0, f"unknown/wrong median ratio {ratio:.2f} (wrong={wrong}, unknown={unknown})"
+        assert 1 / 3 < ratio < 3, f"unknown/wrong median ratio {ratio:.2f} (wrong={wrong}, unknown={unknown})"
 
 
 async def test_login_rehashes_when_argon2_parameters_change(

@@ -1,0 +1,43 @@
+"""porto_contract/openapi.json is what petit serves; any drift fails here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from petit.contract import OPENAPI_PATH, REGENERATE_COMMAND, render_openapi
+
+pytestmark = pytest.mark.contract
+
+
+def test_committed_openapi_matches_the_app() -> None:
+    assert OPENAPI_PATH.exists(), f"{OPENAPI_PATH} is missing; run `{REGENERATE_COMMAND}`"
+    committed = OPENAPI_PATH.read_text(encoding="utf-8")
+    assert committed == render_openapi(), (
+        f"{OPENAPI_PATH.name} differs from the API petit serves; "
+        f"run `{REGENERATE_COMMAND}` and commit the result"
+    )
+
+
+def test_operation_ids_are_the_agreed_ones() -> None:
+    document = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
+    operation_ids = {op["operationId"] for path in document["paths"].values() for op in path.values()}
+    assert {
+        "Signup",
+        "Login",
+        "RefreshToken",
+        "Logout",
+        "GetMe",
+        "GetLiveness",
+        "GetReadiness",
+    } <= operation_ids
+
+
+def test_errors_are_documented_as_problem_json() -> None:
+    document = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
+    login = document["paths"]["/auth/login"]["post"]["responses"]
+    for status in ("400", "401", "413", "415", "422", "429"):
+        assert "application/problem+json" in login[status]["content"], status
+    assert "ProblemDetail" in document["components"]["schemas"]
+    assert document["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
