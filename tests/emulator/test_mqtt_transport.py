@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -350,6 +351,30 @@ async def test_garbage_bytes_close_the_connection_and_the_server_keeps_serving(
     token, _ = api.add_device()
     ok = await RawClient.connected(server.port, token)
     await ok.close()
+
+
+@pytest.mark.parametrize("level", [V311, V5])
+async def test_random_packets_after_connect_never_break_the_server(
+    server: MqttServer, api: FakeDeviceApi, level: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = random.Random(1234 + level)
+    token, _ = api.add_device()
+    for _ in range(60):
+        client = await RawClient.connected(server.port, token, level)
+        first = rng.choice([0x30, 0x32, 0x34, 0x36, 0x40, 0x62, 0x82, 0xA2, 0xC0, 0xE0, 0xF0, 0x10, 0x00])
+        body = rng.randbytes(rng.randrange(0, 40))
+        client.send(c.frame(first, body) + c.PINGREQ_PACKET)
+        try:
+            while (await client.recv(within=2))[0] != c.PINGRESP:
+                pass
+        except AssertionError:
+            assert client.eof, "the server neither answered nor closed"
+        await client.close()
+    await eventually(lambda: server.session_count == 0)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    ok = await RawClient.connected(server.port, token, level)
+    ok.send(c.PINGREQ_PACKET)
+    assert (await ok.recv())[0] == c.PINGRESP
 
 
 async def test_unsupported_protocol_level_is_closed(server: MqttServer) -> None:

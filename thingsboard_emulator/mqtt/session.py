@@ -197,33 +197,40 @@ class MqttSession(asyncio.Protocol):
 
     def _dispatch(self, packet_type: int, flags: int, body: bytes) -> None:
         try:
-            if not self._connect_seen:
-                if packet_type != codec.CONNECT:
-                    self._close(None)
-                    return
-                self._on_connect(body)
-            elif packet_type == codec.PUBLISH:
-                topic, _qos, packet_id, payload = codec.decode_publish(flags, body, self._level)
-                if self._provision_only:
-                    self._on_provision_publish(topic, packet_id, payload)
-                else:
-                    self._on_publish(topic, packet_id, payload)
-            elif packet_type == codec.PINGREQ:
-                self._write(codec.PINGRESP_PACKET)
-                if self._device is not None:
-                    self._api.record_activity(self._device)
-            elif packet_type == codec.SUBSCRIBE:
-                self._on_subscribe(*codec.decode_subscribe(body, self._level))
-            elif packet_type == codec.UNSUBSCRIBE:
-                self._on_unsubscribe(*codec.decode_unsubscribe(body, self._level))
-            elif packet_type == codec.DISCONNECT:
-                self._close(None)
+            if self._connect_seen:
+                self._on_packet(packet_type, flags, body)
             elif packet_type == codec.CONNECT:
-                self._close(topics.DISCONNECT_PROTOCOL_ERROR)
-            # PUBACK for a downlink RPC and the QoS 2 flow carry nothing the emulator tracks.
+                self._on_connect(body)
+            else:
+                self._close(None)
         except MalformedPacketError as exc:
             log.info("closing an MQTT session: %s", exc)
             self._close(topics.DISCONNECT_MALFORMED_PACKET)
+        except Exception:
+            # Like TB's exceptionCaught: whatever went wrong ends this session only, never the server.
+            log.exception("closing an MQTT session after an unexpected error")
+            self._close(topics.DISCONNECT_IMPLEMENTATION_SPECIFIC_ERROR)
+
+    def _on_packet(self, packet_type: int, flags: int, body: bytes) -> None:
+        if packet_type == codec.PUBLISH:
+            topic, _qos, packet_id, payload = codec.decode_publish(flags, body, self._level)
+            if self._provision_only:
+                self._on_provision_publish(topic, packet_id, payload)
+            else:
+                self._on_publish(topic, packet_id, payload)
+        elif packet_type == codec.PINGREQ:
+            self._write(codec.PINGRESP_PACKET)
+            if self._device is not None:
+                self._api.record_activity(self._device)
+        elif packet_type == codec.SUBSCRIBE:
+            self._on_subscribe(*codec.decode_subscribe(body, self._level))
+        elif packet_type == codec.UNSUBSCRIBE:
+            self._on_unsubscribe(*codec.decode_unsubscribe(body, self._level))
+        elif packet_type == codec.DISCONNECT:
+            self._close(None)
+        elif packet_type == codec.CONNECT:
+            self._close(topics.DISCONNECT_PROTOCOL_ERROR)
+        # PUBACK for a downlink RPC and the QoS 2 flow carry nothing the emulator tracks.
 
     def _on_connect(self, body: bytes) -> None:
         self._connect_seen = True
