@@ -454,3 +454,22 @@ def test_claim_with_empty_secret_and_missing_body(
     assert missing.status_code == 500
     result = alice.device_controller.claim_device_using_post1(device_name=device.name, body=ClaimRequest())
     assert result["response"] == "SUCCESS"
+
+
+def test_disabled_user_cannot_log_in(
+    sync_emulator: Emulator, tb: RestClientCE, unique: Callable[[str], str]
+) -> None:
+    name = unique("carol")
+    _, user, _ = make_customer_user(tb, sync_emulator, name)
+    tb.set_user_credentials_enabled(user.id, user_credentials_enabled=False)
+    resp = httpx.post(
+        f"{sync_emulator.http_url}/api/auth/login",
+        json={"username": f"{name}@example.com", "password": "secret1"},
+    )
+    assert (resp.status_code, resp.json()["message"]) == (401, "User account is not active")
+    tb.set_user_credentials_enabled(user.id, user_credentials_enabled=True)
+    resp = httpx.post(
+        f"{sync_emulator.http_url}/api/auth/login",
+        json={"username": f"{name}@example.com", "password": "secret1"},
+    )
+    assert resp.status_code == 200
