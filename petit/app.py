@@ -94,6 +94,8 @@ def create_app(
         state.engine = engine
         state.sessionmaker = create_sessionmaker(engine)
         state.cache = cache
+        # Integration point: when `thingsboard` is None and settings.thingsboard.url is set, this lifespan is
+        # where the petit.thingsboard client gets built (and closed); until then readiness: "not configured".
         state.thingsboard = thingsboard
         state.health_service = HealthService(
             engine=engine,
