@@ -12,9 +12,12 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from thingsboard_emulator.contracts import AttributeScope, JsonValue, Principal
+
+if TYPE_CHECKING:
+    from thingsboard_emulator.contracts import DeviceApi, TelemetryReader
 from thingsboard_emulator.core.auth import JwtService, check_password, hash_password
 from thingsboard_emulator.core.errors import (
     TbError,
@@ -902,3 +905,10 @@ def _id_of(value: Any) -> str | None:
 
 def monotonic_ms() -> float:
     return time.monotonic() * 1000
+
+
+if TYPE_CHECKING:
+
+    def _conforms(core: Core) -> tuple[TelemetryReader, DeviceApi]:
+        """mypy checks here that the core implements both seams of contracts.py."""
+        return core, core.device_api

@@ -233,21 +233,16 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
                 2,
             )
         if not isinstance(body, dict):
-            # A bare JSON string body: TB reads the missing secretKey and fails the claim.
-            secret = ""
-            result_holder: list[str] = []
-        else:
-            raw_secret = body.get("secretKey")
-            secret = "" if raw_secret is None else str(raw_secret)
-            result_holder = []
+            # Jackson cannot read a ClaimRequest from anything but an object.
+            raise bad_request("Invalid request body")
+        raw_secret = body.get("secretKey")
+        secret = "" if raw_secret is None else str(raw_secret)
         device = core.device_by_name(p.tenant_id, device_name)
         if device is None:
             raise not_found()
-        if not isinstance(body, dict):
-            raise RawError(400, b'"FAILURE"', "application/json")
         assert p.customer_id is not None
+        # The outcome is a bare JSON string ("FAILURE"/"CLAIMED") with 400, not a TB error body.
         result = core.device_api.claim_by_customer(device, p.customer_id, secret)
-        result_holder.append(result)
         if result == "SUCCESS":
             return json_response({"device": device.to_json(), "response": "SUCCESS"})
         raise RawError(400, json.dumps(result).encode(), "application/json")
