@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from thingsboard_emulator import Emulator
+if TYPE_CHECKING:
+    from thingsboard_emulator import Emulator
 
 GARBAGE = [b"", b"{", b"[]", b"42", b'"str"', b"null", b'{"id": 5, "name": [1], "title": {}}', b"\xff\xfe"]
 RANDOM_ID = str(uuid.uuid4())
