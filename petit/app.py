@@ -11,6 +11,7 @@ from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -148,5 +149,9 @@ def create_app(
         request_max_body_size=settings.app.request_max_body_bytes,
         openapi_config=openapi_config(),
         cors_config=cors,
+        # errors.py logs what it maps to a 500; Litestar logging the same exception again would be noise.
+        logging_config=LoggingConfig(
+            root={"handlers": ["queue_listener"], "level": settings.log.level.upper()}, log_exceptions="never"
+        ),
         debug=False,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -241,3 +242,13 @@ async def test_revocation_is_shared_through_redis(client: Client, settings: Any,
         assert (await other.get("/users/me", headers=headers)).status_code == 200
         assert (await client.post("/auth/logout", headers=headers)).status_code == 204
         assert_problem(await other.get("/users/me", headers=headers), 401, "token_revoked")
+
+
+async def test_concurrent_refreshes_with_one_token_cannot_both_win(client: Client) -> None:
+    email, password = new_email(), new_password()
+    await signup(client, email, password)
+    token = (await login(client, email, password))["refreshToken"]
+    responses = await asyncio.gather(
+        *(client.post("/auth/refresh", json={"refreshToken": token}) for _ in range(4))
+    )
+    assert sorted(r.status_code for r in responses) == [200, 401, 401, 401]
