@@ -62,6 +62,8 @@ class CoreConfig:
     allow_claiming_by_default: bool = True
     client_rpc_timeout_ms: int = 60000
     user_token_access_enabled: bool = True
+    # In-memory history per (entity, key); the oldest points go first. 0 keeps everything.
+    max_points_per_key: int = 200_000
 
 
 @dataclass(slots=True)
@@ -86,7 +88,7 @@ class Core:
 
         self.config = config
         self.events = Events()
-        self.telemetry = TelemetryStore(self.events)
+        self.telemetry = TelemetryStore(self.events, config.max_points_per_key)
         self.tenants: dict[str, Tenant] = {}
         self.customers: dict[str, Customer] = {}
         self.users: dict[str, User] = {}

@@ -26,10 +26,14 @@ class _Series:
     ts: list[int] = field(default_factory=list)
     values: list[Any] = field(default_factory=list)
 
-    def put(self, ts: int, value: Any) -> None:
+    def put(self, ts: int, value: Any, cap: int = 0) -> None:
         if not self.ts or ts > self.ts[-1]:
             self.ts.append(ts)
             self.values.append(value)
+            if cap and len(self.ts) > cap + cap // 8:
+                # Long benchmarks would otherwise grow without bound; trim in chunks so appends stay O(1).
+                del self.ts[: len(self.ts) - cap]
+                del self.values[: len(self.values) - cap]
             return
         index = bisect.bisect_left(self.ts, ts)
         if index < len(self.ts) and self.ts[index] == ts:
@@ -74,8 +78,9 @@ PersistHook = Callable[[str, tuple[Any, ...]], None]
 class TelemetryStore:
     """In-memory timeseries (sorted per key) and attributes per scope."""
 
-    def __init__(self, events: Events) -> None:
+    def __init__(self, events: Events, max_points_per_key: int = 0) -> None:
         self.events = events
+        self.max_points_per_key = max_points_per_key  # 0 = keep everything, like TB
         self._series: dict[str, dict[str, _Series]] = {}
         self._latest: dict[str, dict[str, tuple[int, Any]]] = {}
         self._attributes: dict[str, dict[str, dict[str, tuple[int, Any]]]] = {}
@@ -92,7 +97,7 @@ class TelemetryStore:
                 s = series.get(key)
                 if s is None:
                     s = series[key] = _Series()
-                s.put(ts, value)
+                s.put(ts, value, self.max_points_per_key)
                 current = latest.get(key)
                 if current is None or ts >= current[0]:
                     latest[key] = (ts, value)
