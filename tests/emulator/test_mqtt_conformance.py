@@ -359,6 +359,63 @@ def test_paho_two_devices_never_see_each_others_traffic(
     assert body == {"method": "forB", "params": {"x": 1}}
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_paho_mqtt_basic_credentials(
+    emulator: Emulator, rest: Rest, paho_devices: list[PahoDevice], protocol: paho.MQTTProtocolVersion
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    basic = {"clientId": f"cid-{suffix}", "userName": f"user-{suffix}", "password": "pw"}
+    created = rest.http.post(
+        "/api/device-with-credentials",
+        json={
+            "device": {"name": f"basic-{suffix}", "type": "default"},
+            "credentials": {"credentialsType": "MQTT_BASIC", "credentialsValue": json.dumps(basic)},
+        },
+    )
+    created.raise_for_status()
+    device_id = created.json()["id"]["id"]
+    good = paho.Client(CallbackAPIVersion.VERSION2, client_id=basic["clientId"], protocol=protocol)
+    good.username_pw_set(basic["userName"], "pw")
+    bad = paho.Client(CallbackAPIVersion.VERSION2, client_id=basic["clientId"], protocol=protocol)
+    bad.username_pw_set(basic["userName"], "wrong")
+    results: dict[str, int] = {}
+    for label, client in (("good", good), ("bad", bad)):
+        client.on_connect = lambda _c, _u, _f, rc, _p, key=label: results.setdefault(key, int(rc.value))
+        client.reconnect_delay_set(60, 120)
+        client.connect("127.0.0.1", emulator.mqtt_port)
+        client.loop_start()
+    try:
+        eventually(lambda: len(results) == 2)
+        assert results["good"] == 0
+        # 3.1.1's CONNACK 5 reaches paho's callback as its v5 name, "Not authorized".
+        assert results["bad"] == (0x86 if protocol == paho.MQTTv5 else 0x87)
+        good.publish("v1/devices/me/telemetry", '{"basic":1}', qos=1).wait_for_publish(10)
+        assert eventually(lambda: latest_value(rest, device_id, "basic")) == "1"
+    finally:
+        for client in (good, bad):
+            client.disconnect()
+            client.loop_stop()
+
+
+def test_shared_attribute_deletion_is_pushed(
+    emulator: Emulator, rest: Rest, paho_devices: list[PahoDevice]
+) -> None:
+    device_id, token = rest.create_device()
+    rest.set_shared(device_id, {"mode": "eco", "level": 3})
+    dev = PahoDevice(emulator.mqtt_port, token, paho.MQTTv311)
+    paho_devices.append(dev)
+    subscribed = threading.Event()
+    dev.client.on_subscribe = lambda *_: subscribed.set()
+    dev.client.subscribe("v1/devices/me/attributes", 1)
+    assert subscribed.wait(10)
+    deleted = rest.http.delete(
+        f"/api/plugins/telemetry/DEVICE/{device_id}/SHARED_SCOPE", params={"keys": "mode"}
+    )
+    deleted.raise_for_status()
+    eventually(lambda: dev.messages)
+    assert dev.messages == [("v1/devices/me/attributes", {"deleted": ["mode"]})]
+
+
 def test_paho_311_malformed_json_is_disconnected(
     emulator: Emulator, rest: Rest, paho_devices: list[PahoDevice]
 ) -> None:
