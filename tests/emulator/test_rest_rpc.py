@@ -12,6 +12,8 @@ from tb_rest_client.models.models_ce import Device
 from tb_rest_client.rest import ApiException
 from tb_rest_client.rest_client_ce import RestClientCE
 
+from tests.emulator.conftest import wait_for
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -164,3 +166,34 @@ def test_client_side_rpc_over_http(sync_emulator: Emulator, device: tuple[Device
         f"{sync_emulator.http_url}/api/v1/{token}/rpc", json={"method": "getTime", "params": {"a": 1}}
     )
     assert resp.json() == {"echo": "getTime", "p": {"a": 1}}
+
+
+def test_persistent_rpc_is_tracked(
+    sync_emulator: Emulator, tb: RestClientCE, device: tuple[Device, str]
+) -> None:
+    dev, token = device
+    submitted = tb.handle_two_way_device_rpc_request_v1(
+        dev.id, body={"method": "setLed", "params": {"on": True}, "persistent": True, "timeout": 8000}
+    )
+    rpc_id = submitted["rpcId"]
+    headers = {"X-Authorization": f"Bearer {tb.token_info['token']}"}
+    url = sync_emulator.http_url
+
+    def status() -> str:
+        return str(httpx.get(f"{url}/api/rpc/persistent/{rpc_id}", headers=headers).json()["status"])
+
+    assert status() == "QUEUED"
+    fake = HttpDevice(url, token, b'{"ok": true}')
+    fake.start()
+    fake.join(10)
+    assert fake.received == {"id": 0, "method": "setLed", "params": {"on": True}}
+    wait_for(lambda: status() == "SUCCESSFUL")
+    record = httpx.get(f"{url}/api/rpc/persistent/{rpc_id}", headers=headers).json()
+    assert record["response"] == {"ok": True}
+    assert record["deviceId"]["id"] == dev.id.id
+    listed = httpx.get(
+        f"{url}/api/rpc/persistent/device/{dev.id.id}?pageSize=10&page=0", headers=headers
+    ).json()
+    assert [r["id"]["id"] for r in listed["data"]] == [rpc_id]
+    assert httpx.delete(f"{url}/api/rpc/persistent/{rpc_id}", headers=headers).status_code == 200
+    assert httpx.get(f"{url}/api/rpc/persistent/{rpc_id}", headers=headers).status_code == 404

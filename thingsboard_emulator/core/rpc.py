@@ -28,6 +28,7 @@ class _Pending:
     request: RpcRequest
     future: asyncio.Future[RpcOutcome]
     delivered: bool = False
+    on_delivered: Callable[[], None] | None = None
 
 
 @dataclass(slots=True)
@@ -45,11 +46,18 @@ class RpcEngine:
         self._devices: dict[str, _DeviceRpc] = {}
 
     async def call(
-        self, device_id: str, method: str, params: JsonValue, *, one_way: bool, timeout_ms: int
+        self,
+        device_id: str,
+        method: str,
+        params: JsonValue,
+        *,
+        one_way: bool,
+        timeout_ms: int,
+        on_delivered: Callable[[], None] | None = None,
     ) -> RpcOutcome:
         state = self._devices.setdefault(device_id, _DeviceRpc())
         request = RpcRequest(next(state.seq), method, params, one_way)
-        pending = _Pending(request, asyncio.get_running_loop().create_future())
+        pending = _Pending(request, asyncio.get_running_loop().create_future(), on_delivered=on_delivered)
         state.pending[request.request_id] = pending
         self._deliver(device_id, pending)
         try:
@@ -66,6 +74,8 @@ class RpcEngine:
         for session in sessions:
             session.deliver_rpc_request(pending.request)
         pending.delivered = True
+        if pending.on_delivered is not None:
+            pending.on_delivered()
         if pending.request.one_way and not pending.future.done():
             pending.future.set_result(RpcOutcome("ok", None, empty=True))
 

@@ -40,6 +40,7 @@ from thingsboard_emulator.core.model import (
     random_token,
 )
 from thingsboard_emulator.core.persistence import SqlitePersistence
+from thingsboard_emulator.core.persistent_rpc import PersistentRpcs
 from thingsboard_emulator.core.rpc import RpcEngine
 from thingsboard_emulator.core.telemetry import Events, TelemetryStore
 
@@ -101,6 +102,7 @@ class Core:
         # The gateway is created just below; resolve it lazily.
         self.rpc = RpcEngine(lambda device_id: self.device_api.rpc_sessions(device_id))  # noqa: PLW0108
         self.device_api = DeviceGateway(self)
+        self.persistent_rpc = PersistentRpcs(self.rpc)
         self._store: SqlitePersistence | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.sysadmin_id = ""
@@ -124,6 +126,7 @@ class Core:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.persistent_rpc.close()
         self.device_api.close_all("emulator stopping")
         if self._store is not None:
             await self._store.close()
@@ -824,6 +827,7 @@ class Core:
     def _remove_device(self, device: Device) -> None:
         self.device_api.close_device_sessions(device.id, "device deleted")
         self.rpc.forget(device.id)
+        self.persistent_rpc.forget_device(device.id)
         self.device_api.forget_device(device.id)
         cred = self.credentials.pop(device.id, None)
         if cred is not None:
