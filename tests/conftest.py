@@ -161,8 +161,13 @@ SettingsFactory = Callable[..., Settings]
 
 
 @pytest.fixture
-def make_settings(database_url: str, redis_url: str, redis_prefix: str) -> SettingsFactory:
-    """Settings for this test's database and Redis prefix; keyword groups override (``auth={...}``)."""
+def make_settings(
+    database_url: str, redis_url: str, redis_prefix: str, redis_client: Redis
+) -> SettingsFactory:
+    """Settings for this test's database and Redis prefix; keyword groups override (``auth={...}``).
+
+    Depends on ``redis_client`` so that whatever the apps write under the prefix is deleted afterwards.
+    """
 
     def factory(**groups: dict[str, Any]) -> Settings:
         base: dict[str, dict[str, Any]] = {
@@ -183,8 +188,8 @@ def settings(make_settings: SettingsFactory) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, redis_client: Redis) -> Litestar:
-    return create_app(settings, redis=redis_client)
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
 
 
 @asynccontextmanager

@@ -252,3 +252,17 @@ async def test_concurrent_refreshes_with_one_token_cannot_both_win(client: Clien
         *(client.post("/auth/refresh", json={"refreshToken": token}) for _ in range(4))
     )
     assert sorted(r.status_code for r in responses) == [200, 401, 401, 401]
+
+
+async def test_revocation_markers_live_in_redis_until_expiry(
+    settings: Any, serve: Any, redis_client: Any, redis_prefix: str
+) -> None:
+    # The app is handed the test's own Redis client here (create_app's `redis=` seam) instead of a URL.
+    async with serve(create_app(settings, redis=redis_client)) as client:
+        email, password = new_email(), new_password()
+        await signup(client, email, password)
+        token = (await login(client, email, password))["accessToken"]
+        assert (await client.post("/auth/logout", headers=bearer(token))).status_code == 204
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    ttl = await redis_client.ttl(f"{redis_prefix}auth:revoked:jti:{jti}")
+    assert 0 < ttl <= 15 * 60
