@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import random
 import socket
 import time
 import uuid
@@ -29,7 +31,8 @@ from thingsboard_emulator.contracts import (
     Principal,
     TimeseriesUpdate,
 )
-from thingsboard_emulator.ws import create_ws_handlers
+from thingsboard_emulator.ws import WsSession, create_ws_handlers
+from thingsboard_emulator.ws._encoding import value_as_string
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -589,3 +592,94 @@ async def test_slow_consumer_is_closed_once_its_queue_is_full() -> None:
             assert (code, reason) == (1008, "Max pending updates limit reached!")
             # What was still queued when the bound was hit is dropped, not delivered late.
             assert received < sent
+
+
+# ----- unit level: value rendering and robustness
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (42.5, "42.5"),
+        (43.0, "43.0"),
+        (0.001, "0.001"),
+        (1234567.0, "1234567.0"),
+        (12345678.9, "1.23456789E7"),
+        (1e20, "1.0E20"),
+        (-1.5e-5, "-1.5E-5"),
+        (0.0, "0.0"),
+        (73, "73"),
+        (True, "true"),
+        ("s", "s"),
+        ({"a": [1, 2]}, '{"a":[1,2]}'),
+        (None, None),
+    ],
+)
+def test_values_render_like_tbs_get_value_as_string(value: Any, text: str | None) -> None:
+    assert value_as_string(value) == text
+
+
+async def test_random_garbage_never_breaks_a_session(caplog: pytest.LogCaptureFixture) -> None:
+    """Junk frames get error updates (or nothing); no exception escapes and the session keeps working."""
+    rng = random.Random(1234)
+    reader = FakeReader()
+    device = reader.add_device()
+    token = reader.token_for()
+    atoms: list[Any] = [None, True, -1, 0, 7, 2**70, 1.5, "", "x", "DEVICE", device, [], {}, "TIMESERIES"]
+    fields = [
+        "type",
+        "cmdId",
+        "entityType",
+        "entityId",
+        "keys",
+        "scope",
+        "unsubscribe",
+        "startTs",
+        "timeWindow",
+        "limit",
+        "agg",
+        "interval",
+        "endTs",
+    ]
+
+    def junk(depth: int = 0) -> Any:
+        roll = rng.random()
+        if depth > 2 or roll < 0.4:
+            return rng.choice(atoms)
+        if roll < 0.6:
+            return [junk(depth + 1) for _ in range(rng.randint(0, 3))]
+        return {rng.choice(fields): junk(depth + 1) for _ in range(rng.randint(0, 5))}
+
+    sent: list[str] = []
+    error_codes: set[int] = set()
+
+    async def send(text: str) -> None:
+        sent.append(text)
+
+    async def close(code: int, reason: str) -> None:
+        sent.append(f"close {code}")
+
+    for _ in range(500):
+        session = WsSession(reader, send, close)
+        session.handle_text(auth(token))
+        cmd = junk()
+        if isinstance(cmd, dict) and rng.random() < 0.7:
+            cmd["type"] = rng.choice(["TIMESERIES", "ATTRIBUTES", "TIMESERIES_HISTORY", "ENTITY_DATA"])
+            # Reach past validation often enough to exercise the entity and data paths too.
+            if rng.random() < 0.6:
+                cmd["entityType"] = "DEVICE"
+            if rng.random() < 0.6:
+                cmd["entityId"] = rng.choice([device, "x", device.upper(), 5])
+        frame = json.dumps({"cmds": [cmd]} if rng.random() < 0.8 else cmd)
+        session.handle_text(frame)
+        assert not session.close_requested  # authenticated sessions answer bad frames, never drop them
+        # The session still works after whatever came before.
+        session.handle_text(json.dumps({"cmds": [ts_cmd(device, 999)]}))
+        replies = [json.loads(text) for text in session._queue]
+        assert (replies[-1]["subscriptionId"], replies[-1]["errorCode"]) == (999, 0)
+        error_codes.update(reply["errorCode"] for reply in replies[:-1])
+        session.cancel_all()
+    assert reader.listener_count(device) == 0
+    assert {1, 2} <= error_codes, "the junk never reached the error paths"
+    # No frame reached the generic "unexpected failure" path.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
