@@ -100,6 +100,17 @@ class Faults:
                 return
         self.clear()
 
+    @staticmethod
+    def validate_json(body: dict[str, Any]) -> None:
+        """Raise ``ValueError``/``TypeError`` if ``apply_json`` would refuse ``body``."""
+        if body.get("mode", "none") not in ("none", "unavailable", "slow", "error"):
+            raise ValueError(f"unknown fault mode {body.get('mode')!r}")
+        for key in ("seconds", "delay_s"):
+            if body.get(key) is not None:
+                float(body[key])
+        if body.get("status") is not None:
+            int(body["status"])
+
     def apply_json(self, body: dict[str, Any]) -> None:
         """Apply the ``POST /__emulator/faults`` body."""
         mode = body.get("mode", "none")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
 
 from thingsboard_emulator.core.errors import bad_request
 from thingsboard_emulator.faults import CONTROL_PREFIX
@@ -21,10 +22,14 @@ def handlers(emu: Emulator) -> list[HTTPRouteHandler]:
     async def set_fault(request: Request[Any, Any, Any]) -> Response[bytes]:
         body = await json_object(request)
         try:
-            emu.faults.apply_json(body)
+            emu.faults.validate_json(body)
         except (TypeError, ValueError) as exc:
             raise bad_request(str(exc)) from exc
-        return empty()
+        if body.get("mode") != "unavailable":
+            emu.faults.apply_json(body)
+            return empty()
+        # Applied after the answer is sent: "unavailable" aborts open connections, this one included.
+        return Response(content=b"", status_code=200, background=BackgroundTask(emu.faults.apply_json, body))
 
     @get(CONTROL_PREFIX + "/faults")
     async def get_fault() -> Response[bytes]:
