@@ -498,6 +498,28 @@ async def test_payload_just_under_the_limit_is_accepted(server: MqttServer, api:
     await client.close()
 
 
+async def test_a_small_read_budget_defers_but_never_drops_pipelined_packets(api: FakeDeviceApi) -> None:
+    srv = MqttServer(api, "127.0.0.1", 0, packets_per_iteration=2)
+    await srv.start()
+    try:
+        tokens = [api.add_device()[0] for _ in range(3)]
+        clients = [await RawClient.connected(srv.port, token, V5) for token in tokens]
+        for client in clients:
+            burst = b"".join(
+                c.encode_publish("v1/devices/me/telemetry", b'{"n":%d}' % n, qos=1, packet_id=n + 1, level=V5)
+                for n in range(20)
+            )
+            client.send(burst + c.PINGREQ_PACKET)
+        for client in clients:
+            acked = [c.decode_packet_id(await client.recv_type(c.PUBACK)) for _ in range(20)]
+            assert acked == list(range(1, 21))
+            assert (await client.recv())[0] == c.PINGRESP
+        assert sorted(len(values) for values in api.telemetry.values()) == [20, 20, 20]
+        assert all(values == [{"n": n} for n in range(20)] for values in api.telemetry.values())
+    finally:
+        await srv.stop()
+
+
 # -- SUBSCRIBE ---------------------------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from thingsboard_emulator.mqtt.session import MqttSession, TransportSettings
+from thingsboard_emulator.mqtt.session import MqttSession, ReadBudget, TransportSettings
 
 if TYPE_CHECKING:
     from thingsboard_emulator.contracts import DeviceApi
@@ -30,6 +30,7 @@ class MqttServer:
         provision_close_delay_s: float = 60.0,
         connect_timeout_s: float = 10.0,
         max_inflight_messages: int = 100,
+        packets_per_iteration: int = 256,
     ) -> None:
         self._host = host
         self._requested_port = port
@@ -39,6 +40,7 @@ class MqttServer:
             provision_close_delay_s=provision_close_delay_s,
             connect_timeout_s=connect_timeout_s,
             max_inflight_messages=max_inflight_messages,
+            budget=ReadBudget(packets_per_iteration),
         )
         self._server: asyncio.Server | None = None
         self.port = 0

@@ -21,6 +21,42 @@ class _BadPayloadError(ValueError):
     """A payload ThingsBoard's JSON adaptor would reject (an ``AdaptorException`` in TB)."""
 
 
+class ReadBudget:
+    """How many packets all sessions together may handle in one event-loop iteration.
+
+    Without a bound, a hundred devices each pipelining a few publishes feed the core thousands of messages
+    before anything else runs, and a WebSocket subscriber's queue of pending updates (closed by TB past 1000)
+    overflows. Sessions over budget pause reading until the next iteration, like Netty's per-read limit.
+    """
+
+    def __init__(self, per_iteration: int) -> None:
+        self.per_iteration = per_iteration
+        self._left = per_iteration
+        self._reset_pending = False
+        self._waiting: list[MqttSession] = []
+
+    def take(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Spend one packet; ``False`` when this iteration's budget is gone."""
+        if not self._reset_pending:
+            self._reset_pending = True
+            loop.call_soon(self._reset)
+        if self._left <= 0:
+            return False
+        self._left -= 1
+        return True
+
+    def wait(self, session: MqttSession) -> None:
+        """Resume ``session`` once the budget is renewed."""
+        self._waiting.append(session)
+
+    def _reset(self) -> None:
+        self._reset_pending = False
+        self._left = self.per_iteration
+        waiting, self._waiting = self._waiting, []
+        for session in waiting:
+            session.resume()
+
+
 @dataclass(slots=True)
 class TransportSettings:
     """What every session of one server shares."""
@@ -30,6 +66,7 @@ class TransportSettings:
     provision_close_delay_s: float
     connect_timeout_s: float
     max_inflight_messages: int
+    budget: ReadBudget
     sessions: set[MqttSession] = field(default_factory=set)
 
 
@@ -71,6 +108,7 @@ class MqttSession(asyncio.Protocol):
     def __init__(self, settings: TransportSettings) -> None:
         self._settings = settings
         self._api = settings.device_api
+        self._budget = settings.budget
         self._max_remaining = settings.max_payload_bytes
         self._transport: asyncio.Transport | None = None
         self._buf = b""
@@ -123,11 +161,21 @@ class MqttSession(asyncio.Protocol):
             self._in_read = False
             self._flush()
 
+    def resume(self) -> None:
+        """Continue with the packets left unread when the read budget ran out."""
+        if self._closing or self._transport is None:
+            return
+        self._transport.resume_reading()
+        self.data_received(b"")
+
     def _read(self, data: bytes) -> None:
-        self._last_rx = self._loop.time()
+        if data:
+            self._last_rx = self._loop.time()
         buf = self._buf + data if self._buf else data
         size = len(buf)
         pos = 0
+        if not size:
+            return
         if not self._connect_seen and buf[0] != 0x10:
             # Netty rejects a first packet that is not CONNECT as soon as it sees the fixed header.
             self._close(None)
@@ -152,6 +200,11 @@ class MqttSession(asyncio.Protocol):
                 return
             end = start + length
             if end > size:
+                break
+            if not self._budget.take(self._loop):
+                assert self._transport is not None
+                self._transport.pause_reading()
+                self._budget.wait(self)
                 break
             self._dispatch(first >> 4, first & 0x0F, buf[start:end])
             if self._closing:
