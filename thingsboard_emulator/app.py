@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+REST_MAX_BODY_BYTES = 16 * 1024 * 1024
+
 
 def _ws_handlers(emu: Emulator) -> list[Any]:
     try:
@@ -33,5 +35,6 @@ def build_app(emu: Emulator) -> Litestar:
         openapi_config=None,
         debug=False,
         logging_config=None,
-        request_max_body_size=50 * 1024 * 1024,
+        # TB's server.http.max_payload_size for /api/**; the device API raises its own limit per route.
+        request_max_body_size=REST_MAX_BODY_BYTES,
     )

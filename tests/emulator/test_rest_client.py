@@ -473,3 +473,7 @@ def test_disabled_user_cannot_log_in(
         json={"username": f"{name}@example.com", "password": "secret1"},
     )
     assert resp.status_code == 200
+
+
+def test_user_token_access_flag(tb: RestClientCE) -> None:
+    assert tb.is_user_token_access_enabled() is True

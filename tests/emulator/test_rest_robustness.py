@@ -75,3 +75,19 @@ async def test_device_http_garbage(emulator: Emulator, caplog: pytest.LogCapture
         assert resp.status_code == 400
         assert (await client.get("/__emulator/health")).status_code == 200
     assert not [r for r in caplog.records if r.getMessage() == "unhandled error"]
+
+
+async def test_oversized_rest_body_is_413(emulator: Emulator) -> None:
+    async with httpx.AsyncClient(base_url=emulator.http_url, timeout=30) as client:
+        login = await client.post(
+            "/api/auth/login", json={"username": "tenant@thingsboard.org", "password": "tenant"}
+        )
+        headers = {"X-Authorization": f"Bearer {login.json()['token']}"}
+        device = (await client.post("/api/device", json={"name": "big"}, headers=headers)).json()
+        big = b'{"k": "' + b"x" * (16 * 1024 * 1024) + b'"}'
+        resp = await client.post(
+            f"/api/plugins/telemetry/DEVICE/{device['id']['id']}/timeseries/ANY", content=big, headers=headers
+        )
+        assert resp.status_code == 413
+        assert resp.json()["errorCode"] == 31
+        assert (await client.get("/__emulator/health")).status_code == 200

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT_MS = 60000
 MAX_TIMEOUT_MS = 300000
 RPC_MAX_BYTES = 65536
+DEVICE_API_MAX_BYTES = 50 * 1024 * 1024  # TB: /api/v1/** = 50 MB
 
 
 class _PollSession:
@@ -92,13 +93,13 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         finally:
             api.close_session(handle)
 
-    @post("/api/v1/{token:str}/telemetry")
+    @post("/api/v1/{token:str}/telemetry", request_max_body_size=DEVICE_API_MAX_BYTES)
     async def telemetry(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
         ref = device(token)
         apply(api.post_telemetry, ref, await payload(request))
         return empty()
 
-    @post("/api/v1/{token:str}/attributes")
+    @post("/api/v1/{token:str}/attributes", request_max_body_size=DEVICE_API_MAX_BYTES)
     async def post_attributes(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
         ref = device(token)
         apply(api.post_attributes, ref, await payload(request))

@@ -37,7 +37,7 @@ def _base_url(request: Request[Any, Any, Any]) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901 - one closure per endpoint
+def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one closure per endpoint
     @post("/api/user")
     async def save_user(request: Request[Any, Any, Any]) -> Response[bytes]:
         p = principal(core, request)
@@ -49,6 +49,11 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901 - one closure 
             core.delete_user_unchecked(user)
             raise TbError(500, "Couldn't send user activation email", 2)
         return json_response(user.to_json())
+
+    @get("/api/user/tokenAccessEnabled")
+    async def token_access_enabled(request: Request[Any, Any, Any]) -> Response[bytes]:
+        principal(core, request)
+        return json_response(core.config.user_token_access_enabled)
 
     @get("/api/user/{user_id:str}")
     async def get_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
@@ -135,6 +140,7 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901 - one closure 
         )
 
     return [
+        token_access_enabled,
         save_user,
         get_user,
         delete_user,
