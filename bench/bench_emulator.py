@@ -349,7 +349,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--devices", type=int, default=100)
     parser.add_argument("--messages", type=int, default=500, help="messages per device")
-    parser.add_argument("--window", type=int, default=4, help="unacknowledged messages per device")
+    parser.add_argument("--window", type=int, default=16, help="unacknowledged messages per device")
     parser.add_argument("--limit", type=float, default=120.0, help="seconds before the load stops regardless")
     parser.add_argument(
         "--drain", type=float, default=15.0, help="seconds to wait for the subscriber to catch up"
