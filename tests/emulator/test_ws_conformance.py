@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -316,3 +317,41 @@ async def test_expired_token_is_refused() -> None:
         async with tb.ws() as ws:
             await ws.send(auth(token))
             assert await expect_close(ws) == (1007, "JWT Token expired")
+
+
+async def test_sessions_end_cleanly_on_close_and_on_emulator_stop() -> None:
+    errors: list[logging.LogRecord] = []
+    handler = logging.Handler(level=logging.ERROR)
+    handler.emit = errors.append  # type: ignore[method-assign]
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    emu = Emulator()
+    try:
+        await emu.start()
+        # Only now: starting uvicorn reconfigures its loggers and would drop an earlier handler.
+        uvicorn_log.addHandler(handler)
+        async with httpx.AsyncClient(base_url=emu.http_url, timeout=10) as http:
+            tb = Tb(emu, http)
+            token = await tb.login()
+            device_id, _ = await tb.create_device(token)
+        events = emu.core.events
+        async with tb.ws() as ws:
+            await ws.send(auth(token, ts_cmd(device_id, 1), attr_cmd(device_id, 2)))
+            await recv_json(ws)
+            await recv_json(ws)
+            assert events.has_listeners(device_id)
+        deadline = time.monotonic() + 5
+        while events.has_listeners(device_id):
+            assert time.monotonic() < deadline, "closing the socket left listeners behind"
+            await asyncio.sleep(0.01)
+
+        ws = await connect(emu.ws_url + "/api/ws", open_timeout=5)
+        await ws.send(auth(token, ts_cmd(device_id, 1)))
+        await recv_json(ws)
+        await asyncio.wait_for(emu.stop(), 10)
+        assert not events.has_listeners(device_id)
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+    finally:
+        await emu.stop()
+        uvicorn_log.removeHandler(handler)
+    assert not errors, [r.getMessage() for r in errors]

@@ -79,9 +79,17 @@ def create_ws_handlers(
                     await sender
             await closer.close(1000, "")
 
+    async def serve_until_shutdown(socket: WebSocket[Any, Any, Any]) -> None:
+        try:
+            await serve(socket)
+        except asyncio.CancelledError:
+            # The server cancels open connections when it stops; the session is already cleaned up, and
+            # ending normally keeps uvicorn from reporting the cancellation as an application crash.
+            return
+
     @websocket("/api/ws", name="tb-ws-api")
     async def ws_api(socket: WebSocket[Any, Any, Any]) -> None:
-        await serve(socket)
+        await serve_until_shutdown(socket)
 
     @websocket("/api/ws/plugins/{plugin:str}", name="tb-ws-plugins")
     async def ws_plugins(socket: WebSocket[Any, Any, Any], plugin: FromPath[str]) -> None:
@@ -89,7 +97,7 @@ def create_ws_handlers(
             await socket.accept()
             await _Closer(socket).close(CLOSE_BAD_DATA, "Unknown session type")
             return
-        await serve(socket)
+        await serve_until_shutdown(socket)
 
     return [ws_api, ws_plugins]
 
@@ -105,8 +113,9 @@ async def _receive_loop(socket: WebSocket[Any, Any, Any], session: WsSession, au
             )
         finally:
             closed.cancel()
+            if not receive.done():
+                receive.cancel()
         if receive not in done:
-            receive.cancel()
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
                 await receive
             if not done:
