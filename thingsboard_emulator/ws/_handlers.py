@@ -3,7 +3,8 @@
 The socket is always accepted first and refused afterwards with a close code, because that is what TB does
 (its authentication runs after the upgrade):
 
-* ``?token=`` that is expired or invalid → 1011 with ``JWT Token expired`` / ``Invalid JWT token``;
+* ``?token=`` that is expired or badly signed → 1011 ``JWT Token expired``; not a JWT → 1011
+  ``Invalid JWT token: ``;
 * no token and no first message within ``auth_timeout_s`` → 1008;
 * a first message without ``authCmd`` → 1008 ``Auth cmd is missing``; a bad ``authCmd`` token → 1007;
 * an unknown ``/api/ws/plugins/<type>`` → 1007 ``Unknown session type``;

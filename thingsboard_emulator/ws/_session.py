@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import jwt
+
 from thingsboard_emulator.contracts import (
     AttributeScope,
     AttributesUpdate,
@@ -50,6 +52,8 @@ CLOSE_POLICY_VIOLATION = 1008
 CLOSE_SERVER_ERROR = 1011
 
 DEFAULT_MAX_QUEUE = 1000
+REASON_INVALID_JWT = "Invalid JWT token: "
+REASON_EXPIRED_JWT = "JWT Token expired"
 DEFAULT_LIMIT = 100
 
 _ATTRIBUTE_SCOPES: frozenset[str] = frozenset({"CLIENT_SCOPE", "SERVER_SCOPE", "SHARED_SCOPE"})
@@ -389,15 +393,15 @@ def _checked_agg(agg: str | None) -> str:
 
 
 def token_failure_reason(token: str | None) -> str:
-    """TB's reason text for a refused JWT: expired tokens are told apart from everything else."""
+    """TB's reason text for a refused JWT.
+
+    TB 4.3 raises the same ``JwtExpiredTokenException`` ("JWT Token expired") for an expired token and for a
+    bad signature; only a string that does not parse as a JWT at all gets "Invalid JWT token: ".
+    """
     if token:
         try:
-            import jwt  # noqa: PLC0415 - only needed on the failure path
-
-            claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
+            jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
-            return "Invalid JWT token"
-        exp = claims.get("exp") if isinstance(claims, dict) else None
-        if isinstance(exp, int | float) and exp <= time.time():
-            return "JWT Token expired"
-    return "Invalid JWT token"
+            return REASON_INVALID_JWT
+        return REASON_EXPIRED_JWT
+    return REASON_INVALID_JWT
