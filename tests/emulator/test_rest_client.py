@@ -477,3 +477,24 @@ def test_disabled_user_cannot_log_in(
 
 def test_user_token_access_flag(tb: RestClientCE) -> None:
     assert tb.is_user_token_access_enabled() is True
+
+
+def test_claim_data_from_server_attribute(
+    sync_emulator: Emulator, tb: RestClientCE, unique: Callable[[str], str]
+) -> None:
+    _, _, alice = make_customer_user(tb, sync_emulator, unique("a"))
+    device = tb.save_device(dev(tb, name=unique("d")))
+    claim = json.dumps({"secretKey": "attr-secret", "expirationTime": 4102444800000})
+    tb.save_device_attributes(device.id, "SERVER_SCOPE", {"claimingData": claim})
+    with pytest.raises(ApiException) as wrong:
+        alice.device_controller.claim_device_using_post1(
+            device_name=device.name, body=ClaimRequest(secret_key="x")
+        )
+    assert wrong.value.body == b'"FAILURE"'
+    # The attribute is not a cache entry: a failed attempt does not remove it.
+    result = alice.device_controller.claim_device_using_post1(
+        device_name=device.name, body=ClaimRequest(secret_key="attr-secret")
+    )
+    assert result["response"] == "SUCCESS"
+    keys = [a["key"] for a in tb.get_attributes_by_scope(device.id, "SERVER_SCOPE")]
+    assert "claimingData" not in keys

@@ -249,20 +249,33 @@ class DeviceGateway:
     def claim_by_customer(self, device: Device, customer_id: str, secret: str) -> str:
         """``SUCCESS``, ``FAILURE`` or ``CLAIMED``, with TB's eviction rules (reference §3.3)."""
         data = self._claims.get(device.id)
+        from_cache = data is not None
+        if data is None:
+            data = self._claim_data_attribute(device.id)
         if data is None:
             return "FAILURE" if device.customer_id == NULL_UUID else "CLAIMED"
         stored_secret, expiration = data
         if expiration < now_ms() or stored_secret != secret:
-            del self._claims[device.id]
+            if from_cache:
+                del self._claims[device.id]
             return "FAILURE"
         if device.customer_id != NULL_UUID:
             return "CLAIMED"
         device.customer_id = customer_id
         device.version += 1
         self._core.persist_device(device)
-        del self._claims[device.id]
+        self._claims.pop(device.id, None)
         self._core.telemetry.delete_attributes(device.id, "SERVER_SCOPE", ["claimingAllowed", "claimingData"])
         return "SUCCESS"
+
+    def _claim_data_attribute(self, device_id: str) -> tuple[str, int] | None:
+        """TB's fallback store: SERVER attribute ``claimingData`` (``{"secretKey", "expirationTime"}``)."""
+        raw = self._core.telemetry.attribute(device_id, "SERVER_SCOPE", "claimingData")
+        try:
+            data = json.loads(raw) if isinstance(raw, str) else raw
+            return str(data.get("secretKey") or ""), int(data["expirationTime"])
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
 
     def reclaim(self, device: Device) -> None:
         self._claims.pop(device.id, None)
