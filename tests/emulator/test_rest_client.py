@@ -498,3 +498,23 @@ def test_claim_data_from_server_attribute(
     assert result["response"] == "SUCCESS"
     keys = [a["key"] for a in tb.get_attributes_by_scope(device.id, "SERVER_SCOPE")]
     assert "claimingData" not in keys
+
+
+def test_claiming_not_allowed_by_default_needs_server_attribute(
+    sync_emulator: Emulator, tb: RestClientCE, unique: Callable[[str], str]
+) -> None:
+    sync_emulator.core.config.allow_claiming_by_default = False
+    _, _, alice = make_customer_user(tb, sync_emulator, unique("a"))
+    token = unique("tok")
+    device = tb.save_device(dev(tb, name=unique("d")), access_token=token)
+    claim = alice.device_controller.claim_device_using_post1
+    tb.claim_device(token, {"secretKey": "k"})
+    with pytest.raises(ApiException) as refused:
+        claim(device_name=device.name, body=ClaimRequest(secret_key="k"))
+    assert refused.value.body == b'"FAILURE"'
+    tb.save_device_attributes(device.id, "SERVER_SCOPE", {"claimingAllowed": True})
+    tb.claim_device(token, {"secretKey": "k"})
+    assert claim(device_name=device.name, body=ClaimRequest(secret_key="k"))["response"] == "SUCCESS"
+    alice.re_claim_device(device.name)
+    attrs = {a["key"]: a["value"] for a in tb.get_attributes_by_scope(device.id, "SERVER_SCOPE")}
+    assert attrs["claimingAllowed"] is True
