@@ -594,6 +594,22 @@ async def test_slow_consumer_is_closed_once_its_queue_is_full() -> None:
             assert received < sent
 
 
+async def test_one_frame_may_subscribe_to_more_entities_than_the_queue_holds() -> None:
+    """Snapshots answering the client's own commands push back on it instead of closing the session."""
+    async for server in _serve(FakeReader(), max_queue=20):
+        reader = server.reader
+        devices = [reader.add_device() for _ in range(100)]
+        for device in devices:
+            reader.post_ts(device, {"t": 1})
+        async with server.connect() as ws:
+            await ws.send(auth(reader.token_for(), *(ts_cmd(d, i) for i, d in enumerate(devices))))
+            snapshots = [await recv_json(ws) for _ in devices]
+            assert sorted(s["subscriptionId"] for s in snapshots) == list(range(100))
+            assert all(s["errorCode"] == 0 and s["data"]["t"][0][1] == "1" for s in snapshots)
+            reader.post_ts(devices[-1], {"t": 2})
+            assert (await recv_json(ws))["subscriptionId"] == 99
+
+
 # ----- unit level: value rendering and robustness
 
 
@@ -661,7 +677,7 @@ async def test_random_garbage_never_breaks_a_session(caplog: pytest.LogCaptureFi
 
     for _ in range(500):
         session = WsSession(reader, send, close)
-        session.handle_text(auth(token))
+        await session.handle_text(auth(token))
         cmd = junk()
         if isinstance(cmd, dict) and rng.random() < 0.7:
             cmd["type"] = rng.choice(["TIMESERIES", "ATTRIBUTES", "TIMESERIES_HISTORY", "ENTITY_DATA"])
@@ -671,10 +687,10 @@ async def test_random_garbage_never_breaks_a_session(caplog: pytest.LogCaptureFi
             if rng.random() < 0.6:
                 cmd["entityId"] = rng.choice([device, "x", device.upper(), 5])
         frame = json.dumps({"cmds": [cmd]} if rng.random() < 0.8 else cmd)
-        session.handle_text(frame)
+        await session.handle_text(frame)
         assert not session.close_requested  # authenticated sessions answer bad frames, never drop them
         # The session still works after whatever came before.
-        session.handle_text(json.dumps({"cmds": [ts_cmd(device, 999)]}))
+        await session.handle_text(json.dumps({"cmds": [ts_cmd(device, 999)]}))
         replies = [json.loads(text) for text in session._queue]
         assert (replies[-1]["subscriptionId"], replies[-1]["errorCode"]) == (999, 0)
         error_codes.update(reply["errorCode"] for reply in replies[:-1])

@@ -136,7 +136,7 @@ async def _receive_loop(socket: WebSocket[Any, Any, Any], session: WsSession, au
         if len(text) > MAX_TEXT_MESSAGE:
             session.request_close(CLOSE_TOO_BIG, "Text message too big")
             return
-        session.handle_text(text)
+        await session.handle_text(text)
 
 
 class _Closer:

@@ -126,6 +126,7 @@ class WsSession:
         self._max_queue = max_queue
         self._queue: deque[str] = deque()
         self._wakeup = asyncio.Event()
+        self._room: asyncio.Event | None = None
         self._subs: dict[int, _Subscription] = {}
         self._close_request: tuple[int, str] | None = None
         self.closed = asyncio.Event()
@@ -153,6 +154,7 @@ class WsSession:
         self._queue.clear()
         self.cancel_all()
         self._wakeup.set()
+        self._signal_room()
 
     def cancel_all(self) -> None:
         subs, self._subs = self._subs, {}
@@ -167,6 +169,8 @@ class WsSession:
             while True:
                 while queue and self._close_request is None:
                     await self._send_text(queue.popleft())
+                    if self._room is not None and len(queue) <= self._max_queue // 2:
+                        self._signal_room()
                 if self._close_request is not None:
                     code, reason = self._close_request
                     await self._close_socket(code, reason)
@@ -181,6 +185,27 @@ class WsSession:
             self.cancel_all()
             self._queue.clear()
             self.closed.set()
+            self._signal_room()
+
+    def _signal_room(self) -> None:
+        room, self._room = self._room, None
+        if room is not None:
+            room.set()
+
+    async def _wait_for_room(self) -> None:
+        """Hold off the client's next command while half the queue is still unsent.
+
+        Answers to the client's own commands must not trip the slow-consumer bound merely because one frame
+        asked for many subscriptions; pausing its commands pushes back on the client instead.
+        """
+        while (
+            len(self._queue) > self._max_queue // 2
+            and self._close_request is None
+            and not self.closed.is_set()
+        ):
+            if self._room is None:
+                self._room = asyncio.Event()
+            await self._room.wait()
 
     def _enqueue(self, message: str) -> None:
         if self._close_request is not None:
@@ -194,7 +219,7 @@ class WsSession:
 
     # ----- inbound ------------------------------------------------------------
 
-    def handle_text(self, text: str) -> None:
+    async def handle_text(self, text: str) -> None:
         """Process one inbound frame; never raises."""
         try:
             message = parse_message(text)
@@ -214,6 +239,9 @@ class WsSession:
                 return
             self.principal = principal
         for cmd in message.cmds:
+            await self._wait_for_room()
+            if self._close_request is not None or self.closed.is_set():
+                return
             self._handle_cmd(cmd)
 
     def _handle_cmd(self, cmd: Cmd) -> None:
