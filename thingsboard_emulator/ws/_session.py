@@ -4,7 +4,8 @@ Slow-consumer policy: updates wait in a per-session FIFO of at most ``max_queue`
 ``server.ws.max_queue_messages_per_session``, default 1000). When an update would exceed it, the session is
 closed with 1008 ``Max pending updates limit reached!`` exactly as TB does, its queue is dropped and all its
 listeners are removed, so a client that stops reading costs at most ``max_queue`` messages of memory, then
-nothing.
+nothing. Answers to the client's own commands are the exception: while more than half the queue is unsent, its
+next command waits (and so does reading its socket), so one frame may subscribe to any number of entities.
 """
 
 from __future__ import annotations
