@@ -172,20 +172,17 @@ def _free_socket() -> socket.socket:
 async def _serve(reader: FakeReader, **handler_options: Any) -> AsyncIterator[WsServer]:
     app = Litestar(route_handlers=create_ws_handlers(reader, **handler_options))
     config = uvicorn.Config(app, ws="websockets-sansio", log_level="warning", lifespan="off")
+    config.load()
     server = uvicorn.Server(config)
+    # startup()/shutdown() rather than serve(): serve() would take over the process's signal handlers.
+    server.lifespan = config.lifespan_class(config)
     sock = _free_socket()
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        assert not task.done(), "uvicorn exited"
-        await asyncio.sleep(0.01)
+    await server.startup(sockets=[sock])
     port = sock.getsockname()[1]
     try:
         yield WsServer(reader, f"ws://127.0.0.1:{port}")
     finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(server.shutdown(), 10)
         sock.close()
 
 
