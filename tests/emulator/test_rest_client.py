@@ -20,6 +20,8 @@ from tb_rest_client.models.models_ce import (
 from tb_rest_client.rest import ApiException
 from tb_rest_client.rest_client_ce import RestClientCE
 
+from tests.emulator.conftest import wait_for
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -518,3 +520,21 @@ def test_claiming_not_allowed_by_default_needs_server_attribute(
     alice.re_claim_device(device.name)
     attrs = {a["key"]: a["value"] for a in tb.get_attributes_by_scope(device.id, "SERVER_SCOPE")}
     assert attrs["claimingAllowed"] is True
+
+
+def test_disabling_credentials_outdates_issued_tokens(
+    sync_emulator: Emulator, tb: RestClientCE, unique: Callable[[str], str]
+) -> None:
+    _, user, alice = make_customer_user(tb, sync_emulator, unique("dora"))
+    headers = {"X-Authorization": f"Bearer {alice.token_info['token']}"}
+    url = f"{sync_emulator.http_url}/api/auth/user"
+    assert httpx.get(url, headers=headers).status_code == 200
+
+    def outdated() -> bool:
+        # Tokens carry iat in seconds; one issued in the same second as the change stays valid, as in TB.
+        tb.set_user_credentials_enabled(user.id, user_credentials_enabled=False)
+        return httpx.get(url, headers=headers).status_code == 401
+
+    wait_for(outdated, timeout=3, interval=0.2)
+    resp = httpx.get(url, headers=headers)
+    assert resp.json()["message"] == "Token is outdated"

@@ -114,6 +114,8 @@ class User:
     enabled: bool = False
     activate_token: str | None = None
     activate_token_exp_ms: int = 0
+    # Tokens issued (iat, seconds) before this are outdated: credentials disabled or password changed.
+    tokens_valid_after_s: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -230,6 +230,7 @@ class Core:
         user = self.users.get(str(claims.get("userId")))
         if user is None:
             raise unauthorized("User not found")
+        _check_not_outdated(claims, user)
         if not user.enabled:
             raise unauthorized("User account is not active")
         return self.jwt.pair(user)
@@ -242,6 +243,7 @@ class Core:
         user = self.users.get(str(claims.get("userId")))
         if user is None:
             raise unauthorized("Invalid username or password")
+        _check_not_outdated(claims, user)
         return Principal(
             user.id,
             user.tenant_id,
@@ -515,7 +517,13 @@ class Core:
     def set_user_enabled(self, principal: Principal, user_id: str, *, enabled: bool) -> None:
         user: User = self.check_entity(principal, "USER", user_id)
         user.enabled = enabled
+        if not enabled:
+            self.outdate_tokens(user)
         self._persist("user", user)
+
+    def outdate_tokens(self, user: User) -> None:
+        """TB's TokenOutdatingService: disabling credentials or changing the password voids earlier tokens."""
+        user.tokens_valid_after_s = int(time.time())
 
     def user_token(self, principal: Principal, user_id: str) -> dict[str, str]:
         if not self.config.user_token_access_enabled:
@@ -898,6 +906,12 @@ class Core:
         while True:
             await asyncio.sleep(interval)
             self.check_inactivity()
+
+
+def _check_not_outdated(claims: dict[str, Any], user: User) -> None:
+    iat = claims.get("iat")
+    if isinstance(iat, int) and iat < user.tokens_valid_after_s:
+        raise unauthorized("Token is outdated")
 
 
 def _id_of(value: Any) -> str | None:

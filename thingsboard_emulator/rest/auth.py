@@ -64,6 +64,7 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901 - one closure 
         if not isinstance(new, str) or len(new) < 6:
             raise bad_request("Password must be at least 6 characters long!")
         user.password_hash = hash_password(new)
+        core.outdate_tokens(user)
         core.persist_user(user)
         return json_response(core.jwt.pair(user))
 
