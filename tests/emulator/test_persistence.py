@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import httpx
@@ -90,3 +91,18 @@ async def test_in_memory_by_default_forgets() -> None:
         assert (
             await client.get("/api/tenant/device?deviceName=ephemeral", headers=headers)
         ).status_code == 404
+
+
+async def test_access_token_expiry_is_configurable() -> None:
+    async with Emulator(jwt_expiration_s=1) as emu, httpx.AsyncClient(base_url=emu.http_url) as client:
+        headers = await _token(client)
+        assert (await client.get("/api/auth/user", headers=headers)).status_code == 200
+        deadline = asyncio.get_running_loop().time() + 5
+        while (resp := await client.get("/api/auth/user", headers=headers)).status_code == 200:
+            assert asyncio.get_running_loop().time() < deadline, "token never expired"
+            await asyncio.sleep(0.05)
+        assert (resp.status_code, resp.json()["errorCode"], resp.json()["message"]) == (
+            401,
+            11,
+            "Token has expired",
+        )
