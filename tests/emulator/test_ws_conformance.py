@@ -306,18 +306,25 @@ async def test_invalid_and_tampered_tokens_are_refused(tb: Tb) -> None:
         assert await expect_close(ws) == (1008, "Auth cmd is missing")
 
 
-async def test_expired_token_is_refused() -> None:
+async def test_expired_token_is_refused_but_open_sessions_continue() -> None:
     async with (
         Emulator(jwt_expiration_s=1) as emu,
         httpx.AsyncClient(base_url=emu.http_url, timeout=10) as http,
     ):
         tb = Tb(emu, http)
         token = await tb.login()
+        device_id, access = await tb.create_device(token)
         exp = jwt.decode(token, options={"verify_signature": False})["exp"]
-        deadline = time.monotonic() + 5
-        while time.time() <= exp:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+        async with tb.ws() as live:
+            await live.send(auth(token, ts_cmd(device_id, 1, keys="t")))
+            await recv_json(live)
+            deadline = time.monotonic() + 5
+            while time.time() <= exp:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            # TB checks the token when a session starts, not afterwards.
+            await tb.post_telemetry(access, {"t": "after-expiry"})
+            assert (await recv_json(live))["data"]["t"][0][1] == "after-expiry"
         async with tb.ws(f"/api/ws?token={token}") as ws:
             assert await expect_close(ws) == (1011, "JWT Token expired")
         async with tb.ws() as ws:
