@@ -28,11 +28,15 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(
         socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
     )
-    # Re-binding the same port after an "unavailable" fault must not wait for TIME_WAIT.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.setblocking(False)  # noqa: FBT003 - the socket API
+    try:
+        # Re-binding the same port after an "unavailable" fault must not wait for TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)  # noqa: FBT003 - the socket API
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
@@ -154,9 +158,20 @@ class Emulator:
                 srv.close()
             self._abort_http_connections()
             return
-        sock = _bind(self.host, self.http_port)
+        try:
+            sock = _bind(self.host, self.http_port)
+        except OSError:
+            # Someone grabbed the port meanwhile; keep trying rather than stay down for good.
+            log.warning("port %d is busy; retrying to reopen the HTTP listener", self.http_port)
+            self._listening = False
+            asyncio.get_running_loop().call_later(0.2, self._retry_reopen)
+            return
         task = asyncio.get_running_loop().create_task(server.startup(sockets=[sock]))
         task.add_done_callback(_log_failure)
+
+    def _retry_reopen(self) -> None:
+        if self._server is not None and self.faults.current().mode != "unavailable":
+            self._set_listening(listening=True)
 
     async def stop(self) -> None:
         if self._mqtt is not None:

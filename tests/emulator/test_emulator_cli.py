@@ -1,4 +1,4 @@
-"""``python -m thingsboard_emulator``: starts, reports where it listens, serves, stops on SIGTERM."""
+"""Starting and stopping: the CLI, the in-process runners, a busy port."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import sys
 from typing import TYPE_CHECKING
 
 import httpx
+import pytest
+
+from thingsboard_emulator import Emulator
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -49,3 +52,23 @@ def _check_serving(proc: subprocess.Popen[str]) -> None:
         f"{url}/api/auth/login", json={"username": "sysadmin@thingsboard.org", "password": "sysadmin"}
     )
     assert login.status_code == 200
+
+
+async def test_busy_port_fails_start_cleanly(emulator: Emulator) -> None:
+    with pytest.raises(OSError):
+        await Emulator(http_port=emulator.http_port).start()
+    # The first one is unaffected.
+    async with httpx.AsyncClient(base_url=emulator.http_url) as client:
+        assert (await client.get("/__emulator/health")).status_code == 200
+
+
+def test_thread_runner_reports_ports_and_stops() -> None:
+    emu = Emulator()
+    with emu.run_in_thread() as running:
+        assert running.http_port > 0
+        assert running.http_url == f"http://127.0.0.1:{running.http_port}"
+        assert running.ws_url == f"ws://127.0.0.1:{running.http_port}"
+        assert httpx.get(f"{running.http_url}/__emulator/health").json()["httpPort"] == running.http_port
+        url = running.http_url
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/__emulator/health", timeout=2)
