@@ -91,3 +91,42 @@ async def test_oversized_rest_body_is_413(emulator: Emulator) -> None:
         assert resp.status_code == 413
         assert resp.json()["errorCode"] == 31
         assert (await client.get("/__emulator/health")).status_code == 200
+
+
+async def test_every_sort_property_sorts(emulator: Emulator) -> None:
+    async with httpx.AsyncClient(base_url=emulator.http_url) as client:
+        login = await client.post(
+            "/api/auth/login", json={"username": "tenant@thingsboard.org", "password": "tenant"}
+        )
+        headers = {"X-Authorization": f"Bearer {login.json()['token']}"}
+        await client.post("/api/device", json={"name": "b", "label": "x"}, headers=headers)
+        await client.post("/api/device", json={"name": "a"}, headers=headers)
+        await client.post("/api/deviceProfile", json={"name": "p2"}, headers=headers)
+        checks = {
+            "/api/tenant/devices": ["createdTime", "name", "label", "type", "deviceProfileName"],
+            "/api/deviceProfiles": [
+                "createdTime",
+                "name",
+                "type",
+                "transportType",
+                "description",
+                "isDefault",
+            ],
+            "/api/customers": ["createdTime", "title", "email", "country", "city"],
+            "/api/users": ["createdTime", "email", "firstName", "lastName"],
+        }
+        for path, props in checks.items():
+            for prop in props:
+                for order in ("ASC", "desc"):
+                    resp = await client.get(
+                        path,
+                        params={"pageSize": 10, "page": 0, "sortProperty": prop, "sortOrder": order},
+                        headers=headers,
+                    )
+                    assert resp.status_code == 200, (path, prop, resp.text)
+        names = await client.get(
+            "/api/tenant/devices",
+            params={"pageSize": 10, "page": 0, "sortProperty": "label", "sortOrder": "ASC"},
+            headers=headers,
+        )
+        assert [d["name"] for d in names.json()["data"]] == ["b", "a"]  # nulls last

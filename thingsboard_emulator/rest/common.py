@@ -194,7 +194,10 @@ def page(
         key = sort_keys.get(sort_property)
         if key is None:
             raise bad_request("Invalid sort property")
-        rows.sort(key=lambda r: (key(r) is None, key(r) or ""), reverse=sort_order == "DESC")
+        # Nulls last; the 0 only stands in so two nulls compare equal.
+        rows.sort(
+            key=lambda r: (key(r) is None, 0 if key(r) is None else key(r)), reverse=sort_order == "DESC"
+        )
     total = len(rows)
     start = page_no * page_size
     chunk = rows[start : start + page_size]
