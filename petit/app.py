@@ -28,6 +28,7 @@ from petit.lib.cache import Cache, MemoryCache, RedisCache
 from petit.lib.clock import Clock, SystemClock
 from petit.lib.security import AccessTokenCodec, PasswordHasher
 from petit.settings import Settings
+from petit.thingsboard.client import ThingsBoardClient
 from petit.users.controllers import UserController
 
 if TYPE_CHECKING:
@@ -89,17 +90,22 @@ def create_app(
             cache = RedisCache(owned_redis, prefix=settings.redis.key_prefix)
         else:
             cache = MemoryCache(clock)
+        owned_thingsboard = None
+        if thingsboard is None and settings.thingsboard.url:
+            # Tokens live in the same Redis as everything else so every worker shares one ThingsBoard login.
+            owned_thingsboard = ThingsBoardClient(
+                settings.thingsboard.client_config(settings.redis.key_prefix),
+                redis=redis if redis is not None else owned_redis,
+            )
         state = app.state
         state.engine = engine
         state.sessionmaker = create_sessionmaker(engine)
         state.cache = cache
-        # Integration point: when `thingsboard` is None and settings.thingsboard.url is set, this lifespan is
-        # where the petit.thingsboard client gets built (and closed); until then readiness: "not configured".
-        state.thingsboard = thingsboard
+        state.thingsboard = thingsboard or owned_thingsboard
         state.health_service = HealthService(
             engine=engine,
             cache=cache,
-            thingsboard=thingsboard,
+            thingsboard=state.thingsboard,
             db_timeout_s=settings.db.health_timeout_s,
             cache_timeout_s=settings.redis.health_timeout_s,
             thingsboard_timeout_s=settings.thingsboard.request_timeout_s,
@@ -107,6 +113,8 @@ def create_app(
         try:
             yield
         finally:
+            if owned_thingsboard is not None:
+                await owned_thingsboard.aclose()
             if owned_redis is not None:
                 await owned_redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose()
             await engine.dispose()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import socket
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
 import uvicorn
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from sqlalchemy.engine import make_url
 
 from petit.db.engine import is_sqlite
@@ -48,8 +49,8 @@ def main() -> None:
     "--port", default=8000, show_default=True, type=int, help="Port to listen on (0: any free port)."
 )
 def dev(host: str, port: int) -> None:
-    """Run petit on its embedded defaults: SQLite file, in-process cache unless PETIT_REDIS__URL is set."""
-    from petit.app import create_app  # noqa: PLC0415 - keep `petit --help` fast
+    """Run petit on its embedded defaults: SQLite file, in-process cache unless PETIT_REDIS__URL is set, and
+    the ThingsBoard emulator in-process unless PETIT_THINGSBOARD__URL is set."""
     from petit.db.migrate import upgrade  # noqa: PLC0415
 
     base = _load_settings(environment=Environment.DEVELOPMENT)
@@ -59,11 +60,39 @@ def dev(host: str, port: int) -> None:
     _ensure_sqlite_dir(settings.db.url)
     upgrade(settings.db.url)
 
-    # Embedded ThingsBoard emulator: start `thingsboard_emulator.Emulator(...).run_in_thread()` here, pass an
-    # adapter for it as `thingsboard=` below and print its http_url / mqtt_port. Until then readiness reports
-    # ThingsBoard as unavailable.
-    thingsboard = None
-    thingsboard_line = "not running (embedded emulator not wired yet; /health/ready reports it unavailable)"
+    with ExitStack() as stack:
+        if settings.thingsboard.url:
+            thingsboard_line = f"{settings.thingsboard.url} (PETIT_THINGSBOARD__URL)"
+        else:
+            settings, thingsboard_line = _start_embedded_emulator(stack, settings)
+        _serve_dev(settings, host, port, thingsboard_line)
+
+
+def _start_embedded_emulator(stack: ExitStack, settings: Settings) -> tuple[Settings, str]:
+    from thingsboard_emulator import Emulator  # noqa: PLC0415 - only dev mode needs it
+
+    # Beside the SQLite database, so devices petit knows survive a restart on the ThingsBoard side too.
+    data_file = Path("var/thingsboard-emulator.sqlite3")
+    data_file.parent.mkdir(parents=True, exist_ok=True)
+    emulator = stack.enter_context(Emulator("127.0.0.1", 0, 0, data_file=str(data_file)).run_in_thread())
+    thingsboard = settings.thingsboard.model_copy(
+        update={
+            "url": emulator.http_url,
+            "username": "tenant@thingsboard.org",
+            "password": SecretStr("tenant"),
+            "mqtt_host": "127.0.0.1",
+            "mqtt_port": emulator.mqtt_port,
+        }
+    )
+    line = (
+        f"emulator in-process: REST {emulator.http_url}  MQTT 127.0.0.1:{emulator.mqtt_port}  "
+        f"WebSocket {emulator.ws_url}/api/ws  (data: {data_file}; UI logins tenant@thingsboard.org/tenant)"
+    )
+    return settings.model_copy(update={"thingsboard": thingsboard}), line
+
+
+def _serve_dev(settings: Settings, host: str, port: int, thingsboard_line: str) -> None:
+    from petit.app import create_app  # noqa: PLC0415 - keep `petit --help` fast
 
     sock = _bind(host, port)
     bound_port = sock.getsockname()[1]
@@ -79,7 +108,7 @@ def dev(host: str, port: int) -> None:
     click.echo(f"  ThingsBoard  {thingsboard_line}")
     sys.stdout.flush()
 
-    app = create_app(settings, thingsboard=thingsboard)
+    app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, log_level=settings.log.level.lower()))
     server.run(sockets=[sock])
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from petit.thingsboard.models import ThingsBoardConfig
 
 #: The JWT secret petit ships with so that ``petit dev`` works out of the box. Refused outside development.
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - a known placeholder, rejected in prod
@@ -88,6 +91,29 @@ class ThingsBoardSettings(_Group):
     """MQTT port devices are told to connect to."""
     embedded_emulator: bool = False
     """Run the ThingsBoard emulator in-process (``petit dev`` sets it)."""
+    max_workers: int = Field(default=8, ge=1, le=64)
+    """Threads per petit process for (blocking) ThingsBoard REST calls; bounds concurrent calls too."""
+
+    @model_validator(mode="after")
+    def _credentials_with_url(self) -> ThingsBoardSettings:
+        if self.url and not (self.username and self.password):
+            raise ValueError("PETIT_THINGSBOARD__URL needs PETIT_THINGSBOARD__USERNAME and __PASSWORD")
+        return self
+
+    def client_config(self, key_prefix: str) -> ThingsBoardConfig:
+        """The adapter's configuration; only meaningful when ``url`` is set."""
+        if not (self.url and self.username and self.password):
+            raise ValueError("ThingsBoard is not configured (PETIT_THINGSBOARD__URL is unset)")
+        return ThingsBoardConfig(
+            url=self.url,
+            username=self.username,
+            password=self.password.get_secret_value(),
+            request_timeout_s=self.request_timeout_s,
+            max_workers=self.max_workers,
+            mqtt_host=self.mqtt_host or urlsplit(self.url).hostname or "127.0.0.1",
+            mqtt_port=self.mqtt_port,
+            key_prefix=f"{key_prefix}tb",
+        )
 
 
 class AuthSettings(_Group):

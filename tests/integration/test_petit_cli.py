@@ -106,6 +106,7 @@ def test_petit_dev_serves_on_embedded_defaults(tmp_path: Path) -> None:
         printed = "".join(seen)
         assert "sqlite" in printed
         assert "in-process" in printed
+        assert re.search(r"ThingsBoard\s+emulator in-process: REST http://127\.0\.0\.1:\d+\s+MQTT", printed)
 
         with httpx.Client(base_url=base_url, timeout=5) as http:
             while True:
@@ -117,17 +118,20 @@ def test_petit_dev_serves_on_embedded_defaults(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "".join(seen)
                 time.sleep(0.1)
             ready = http.get("/health/ready")
-            assert ready.status_code == 503
+            assert ready.status_code == 200, ready.text
             checks = ready.json()["checks"]
-            assert checks["database"]["status"] == "ok"
-            assert checks["redis"]["status"] == "ok"
-            assert checks["thingsboard"]["status"] == "unavailable"
+            assert {name: check["status"] for name, check in checks.items()} == {
+                "database": "ok",
+                "redis": "ok",
+                "thingsboard": "ok",
+            }
 
             credentials = {"email": "dev@example.com", "password": "a-long-dev-password"}
             assert http.post("/auth/signup", json=credentials).status_code == 201
             assert http.post("/auth/login", json=credentials).status_code == 200
             assert http.get("/schema").status_code == 200
         assert (tmp_path / "var" / "petit.sqlite3").is_file()
+        assert (tmp_path / "var" / "thingsboard-emulator.sqlite3").is_file()
     finally:
         process.terminate()
         try:
