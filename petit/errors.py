@@ -8,6 +8,7 @@ too, so a client only ever sees one error shape, with a stable machine-readable 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,6 +22,14 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel, Field
+
+from petit.thingsboard.errors import (
+    ThingsBoardAuthError,
+    ThingsBoardError,
+    ThingsBoardRateLimitedError,
+    ThingsBoardTimeoutError,
+    ThingsBoardUnavailableError,
+)
 
 if TYPE_CHECKING:
     from litestar.types import ExceptionHandlersMap
@@ -70,6 +79,59 @@ class UnsupportedMediaTypeError(PetitError):
     code = "unsupported_media_type"
     status = 415
     title = "Request bodies must be application/json"
+
+
+#: Seconds a client should wait before retrying when the device platform is down; short, since it usually
+#: comes back by itself and readiness tells operators the rest.
+THINGSBOARD_RETRY_AFTER_S = 5
+
+
+class PlatformUnavailableError(PetitError):
+    code = "thingsboard_unavailable"
+    status = 503
+    title = "The device platform is unavailable; retry later"
+
+    def __init__(
+        self, detail: str | None = None, *, retry_after_s: float = THINGSBOARD_RETRY_AFTER_S
+    ) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after_s)))})
+
+
+class DeviceUnresponsiveError(PetitError):
+    code = "device_unresponsive"
+    status = 504
+    title = "The device did not answer in time; it may be offline"
+
+
+class PlatformFailedError(PetitError):
+    code = "thingsboard_failed"
+    status = 502
+    title = "The device platform refused or garbled the request"
+
+
+def problem_from_thingsboard(exc: ThingsBoardError) -> PetitError:
+    """The problem a ThingsBoard failure becomes when the feature did not handle it itself.
+
+    Not-found is deliberately absent: only the feature knows which resource is missing, so it raises its own
+    404; one that escapes here is an unexpected upstream answer (502).
+    """
+    if isinstance(exc, ThingsBoardRateLimitedError):
+        return PlatformUnavailableError(
+            "The device platform is throttling requests",
+            retry_after_s=exc.retry_after_s or THINGSBOARD_RETRY_AFTER_S,
+        )
+    if isinstance(exc, ThingsBoardAuthError):
+        # petit's own ThingsBoard credentials (or the scope it gave a token) are wrong: no client can fix
+        # that, an operator must, so it is shouted in the log and the client just sees an outage.
+        log.critical("thingsboard.auth_failed status=%s message=%s", exc.status, exc.message)
+        return PlatformUnavailableError()
+    if isinstance(exc, ThingsBoardUnavailableError):
+        log.warning("thingsboard.unavailable status=%s message=%s", exc.status, exc.message)
+        return PlatformUnavailableError()
+    if isinstance(exc, ThingsBoardTimeoutError):
+        return DeviceUnresponsiveError()
+    log.error("thingsboard.unexpected_failure kind=%s status=%s", type(exc).__name__, exc.status)
+    return PlatformFailedError()
 
 
 class FieldError(BaseModel):
@@ -153,6 +215,10 @@ def _on_petit_error(request: Request[Any, Any, Any], exc: PetitError) -> Respons
     )
 
 
+def _on_thingsboard_error(request: Request[Any, Any, Any], exc: ThingsBoardError) -> Response[dict[str, Any]]:
+    return _on_petit_error(request, problem_from_thingsboard(exc))
+
+
 def _field_errors(extra: object) -> list[FieldError]:
     if not isinstance(extra, list):
         return []
@@ -214,6 +280,7 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
 def exception_handlers() -> ExceptionHandlersMap:
     return {
         PetitError: _on_petit_error,
+        ThingsBoardError: _on_thingsboard_error,
         HTTPException: _on_http_exception,
         Exception: _on_unexpected,
     }

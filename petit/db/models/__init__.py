@@ -1,7 +1,8 @@
 """Every table, importable from one place so Alembic and the mappers see them all."""
 
 from petit.db.base import metadata
+from petit.db.models.device import Device
 from petit.db.models.refresh_token import RefreshToken
-from petit.db.models.user import User
+from petit.db.models.user import PlatformLinkState, User
 
-__all__ = ("RefreshToken", "User", "metadata")
+__all__ = ("Device", "PlatformLinkState", "RefreshToken", "User", "metadata")

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from petit.db.models import Device
+
+if TYPE_CHECKING:
+    import uuid
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class DeviceRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, device_id: uuid.UUID) -> Device | None:
+        return await self._session.get(Device, device_id)
+
+    async def get_owned(self, owner_id: uuid.UUID, device_id: uuid.UUID) -> Device | None:
+        result = await self._session.execute(
+            select(Device).where(col(Device.id) == device_id, col(Device.owner_id) == owner_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def get_by_name(self, owner_id: uuid.UUID, name: str) -> Device | None:
+        result = await self._session.execute(
+            select(Device).where(col(Device.owner_id) == owner_id, col(Device.name) == name)
+        )
+        return result.scalar_one_or_none()
+
+    async def list_owned(self, owner_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[Device], int]:
+        total = await self._session.scalar(
+            select(func.count()).select_from(Device).where(col(Device.owner_id) == owner_id)
+        )
+        result = await self._session.execute(
+            select(Device)
+            .where(col(Device.owner_id) == owner_id)
+            .order_by(col(Device.created_at), col(Device.id))
+            .limit(limit)
+            .offset(offset)
+        )
+        return list(result.scalars().all()), int(total or 0)
+
+    async def all_platform_ids(self) -> dict[uuid.UUID, Device]:
+        result = await self._session.execute(select(Device))
+        return {d.platform_device_id: d for d in result.scalars().all()}
+
+    async def add(self, device: Device) -> Device:
+        self._session.add(device)
+        await self._session.flush()
+        return device
+
+    async def save(self, device: Device) -> Device:
+        self._session.add(device)
+        await self._session.flush()
+        return device
+
+    async def delete(self, device: Device) -> None:
+        await self._session.delete(device)
+        await self._session.flush()
