@@ -141,6 +141,24 @@ class AuthSettings(_Group):
     """Login attempts allowed per client IP per window, successful or not."""
 
 
+class TelemetrySettings(_Group):
+    history_max_range_days: int = Field(default=31, ge=1, le=3650)
+    """Widest time range one telemetry history request may span."""
+    history_max_buckets: int = Field(default=10_000, ge=1)
+    """Most aggregation intervals one history request may ask ThingsBoard to compute."""
+
+
+class CommandSettings(_Group):
+    params_max_bytes: int = Field(default=8 * 1024, ge=16)
+    """Largest command ``params`` (as compact JSON) sent to a device."""
+    max_timeout_ms: int = Field(default=60_000, ge=100)
+    """Longest a client may ask petit to wait for a device's reply."""
+    timeout_margin_s: float = Field(default=2.0, ge=0)
+    """Extra wait past a command's timeout for ThingsBoard to report it, before petit gives up itself."""
+    settings_max_bytes: int = Field(default=16 * 1024, ge=64)
+    """Largest set of device settings (as compact JSON) a device may hold."""
+
+
 class LogSettings(_Group):
     level: str = "INFO"
     """Root log level."""
@@ -162,6 +180,8 @@ class Settings(BaseSettings):
     thingsboard: ThingsBoardSettings = ThingsBoardSettings()
     auth: AuthSettings = AuthSettings()
     log: LogSettings = LogSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+    commands: CommandSettings = CommandSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:
