@@ -1,4 +1,4 @@
-"""devices and the users' ThingsBoard links
+"""devices, idempotency records and the users' ThingsBoard links
 
 Revision ID: 0002
 Revises: 0001
@@ -44,9 +44,29 @@ def upgrade() -> None:
         sa.UniqueConstraint("platform_device_id", name=op.f("uq_devices_platform_device_id")),
     )
     op.create_index(op.f("ix_devices_owner_id"), "devices", ["owner_id"], unique=False)
+    op.create_table(
+        "idempotency_records",
+        sa.Column("owner_id", sa.Uuid(), nullable=False),
+        sa.Column("operation", sa.String(length=64), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=False),
+        sa.Column("response", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["owner_id"], ["users.id"], name=op.f("fk_idempotency_records_owner_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("owner_id", "operation", "key", name=op.f("pk_idempotency_records")),
+    )
+    op.create_index(
+        op.f("ix_idempotency_records_expires_at"), "idempotency_records", ["expires_at"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_idempotency_records_expires_at"), table_name="idempotency_records")
+    op.drop_table("idempotency_records")
     op.drop_index(op.f("ix_devices_owner_id"), table_name="devices")
     op.drop_table("devices")
     with op.batch_alter_table("users", schema=None) as batch_op:
