@@ -19,8 +19,10 @@ from redis.asyncio import Redis
 
 import petit
 from petit.auth.controllers import AuthController
+from petit.commands.controllers import CommandController, DeviceSettingsController
 from petit.db.deps import provide_db_session
 from petit.db.engine import create_engine, create_sessionmaker
+from petit.devices.controllers import DeviceController
 from petit.errors import UnsupportedMediaTypeError, exception_handlers
 from petit.health.controllers import HealthController
 from petit.health.services import HealthService
@@ -28,8 +30,11 @@ from petit.lib.cache import Cache, MemoryCache, RedisCache
 from petit.lib.clock import Clock, SystemClock
 from petit.lib.security import AccessTokenCodec, PasswordHasher
 from petit.settings import Settings
+from petit.streaming.controllers import StreamingController
+from petit.telemetry.controllers import TelemetryController
 from petit.thingsboard.client import ThingsBoardClient
 from petit.users.controllers import UserController
+from petit.users.linking import PlatformLinker, PlatformLinkTask
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -110,9 +115,19 @@ def create_app(
             cache_timeout_s=settings.redis.health_timeout_s,
             thingsboard_timeout_s=settings.thingsboard.request_timeout_s,
         )
+        # Users who signed up while ThingsBoard was down get linked in the background.
+        link_task = (
+            PlatformLinkTask(state.sessionmaker, PlatformLinker(state.thingsboard, clock))
+            if state.thingsboard is not None
+            else None
+        )
+        if link_task is not None:
+            link_task.start()
         try:
             yield
         finally:
+            if link_task is not None:
+                await link_task.stop()
             if owned_thingsboard is not None:
                 await owned_thingsboard.aclose()
             if owned_redis is not None:
@@ -142,7 +157,16 @@ def create_app(
         CORSConfig(allow_origins=settings.app.cors_allow_origins) if settings.app.cors_allow_origins else None
     )
     return Litestar(
-        route_handlers=[HealthController, AuthController, UserController],
+        route_handlers=[
+            HealthController,
+            AuthController,
+            UserController,
+            DeviceController,
+            TelemetryController,
+            CommandController,
+            DeviceSettingsController,
+            StreamingController,
+        ],
         dependencies={
             "settings": Provide(provide_settings),
             "db_session": Provide(provide_db_session),

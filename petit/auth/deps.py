@@ -10,6 +10,7 @@ from petit.auth.repositories import RefreshTokenRepository
 from petit.auth.services import AuthService
 from petit.lib.security import AccessClaims
 from petit.settings import Settings
+from petit.users.linking import PlatformLinker
 from petit.users.repositories import UserRepository
 
 
@@ -24,6 +25,8 @@ async def provide_auth_service(
         cache=state.cache,
         clock=state.clock,
         settings=settings.auth,
+        linker=PlatformLinker(state.thingsboard, state.clock) if state.thingsboard is not None else None,
+        link_timeout_s=settings.thingsboard.request_timeout_s,
     )
 
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from petit.lib.cache import Cache
     from petit.lib.clock import Clock
     from petit.settings import AuthSettings
+    from petit.users.linking import PlatformLinker
     from petit.users.repositories import UserRepository
 
 
@@ -82,8 +83,12 @@ class AuthService:
         cache: Cache,
         clock: Clock,
         settings: AuthSettings,
+        linker: PlatformLinker | None = None,
+        link_timeout_s: float = 5.0,
     ) -> None:
         self._users = users
+        self._linker = linker
+        self._link_timeout_s = link_timeout_s
         self._refresh_tokens = refresh_tokens
         self._hasher = hasher
         self._codec = codec
@@ -100,10 +105,15 @@ class AuthService:
         now = self._clock.now()
         user = User(email=email, password_hash=password_hash, created_at=now, updated_at=now)
         try:
-            return await self._users.add(user)
+            await self._users.add(user)
         except IntegrityError as exc:
             # Lost a race with a concurrent signup for the same address.
             raise EmailTakenError from exc
+        if self._linker is not None:
+            # Best effort and bounded: ThingsBoard being down must not block signups; a pending user is
+            # linked later by the next device request or the background link task.
+            await self._linker.try_link(user, timeout_s=self._link_timeout_s)
+        return user
 
     async def login(self, email: str, password: str, *, client_ip: str) -> TokenPair:
         await self._throttle.check(email, client_ip)

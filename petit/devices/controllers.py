@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, delete, get, patch, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petit.auth.deps import provide_access_claims, provide_auth_service
+from petit.auth.errors import InvalidAccessTokenError, NotAuthenticatedError
+from petit.devices import errors
+from petit.devices.deps import provide_device_service
+from petit.devices.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH
+from petit.devices.schemas import DeviceCreate, DeviceCredentialsRead, DevicePage, DeviceRead, DeviceUpdate
+from petit.devices.services import DeviceService
+from petit.errors import PlatformUnavailableError, problem_responses
+from petit.lib.security import AccessClaims
+from petit.users.repositories import UserRepository
+
+BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        header="Idempotency-Key",
+        min_length=1,
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+        description="Retry-safe create: the same key and body return the first response again; "
+        "the same key with another body is refused (409). Kept for 24 hours, per user.",
+    ),
+]
+
+
+class DeviceController(Controller):
+    path = "/devices"
+    tags = ["Devices"]  # noqa: RUF012 - Litestar reads controller configuration from class attributes
+    dependencies = {  # noqa: RUF012
+        "auth_service": Provide(provide_auth_service),
+        "access_claims": Provide(provide_access_claims),
+        "device_service": Provide(provide_device_service),
+    }
+
+    @post(
+        "/",
+        operation_id="CreateDevice",
+        summary="Register a new device",
+        description="Creates the device on the device platform, owned by you; fetch its credentials next.",
+        status_code=HTTP_201_CREATED,
+        security=BEARER,
+        responses=problem_responses(
+            NotAuthenticatedError,
+            errors.DeviceNameTakenError,
+            errors.IdempotencyKeyReusedError,
+            PlatformUnavailableError,
+        ),
+    )
+    async def create_device(
+        self,
+        *,
+        data: JSONBody[DeviceCreate],
+        idempotency_key: IdempotencyKey = None,
+        access_claims: NamedDependency[AccessClaims],
+        device_service: NamedDependency[DeviceService],
+        db_session: NamedDependency[AsyncSession],
+    ) -> DeviceRead:
+        user = await UserRepository(db_session).get(access_claims.user_id)
+        if user is None:
+            # The account was deleted after the token was issued.
+            raise InvalidAccessTokenError
+        return await device_service.create(user, data, idempotency_key=idempotency_key)
+
+    @get(
+        "/",
+        operation_id="ListDevices",
+        summary="Your devices, oldest first",
+        security=BEARER,
+        responses=problem_responses(NotAuthenticatedError, body=False),
+    )
+    async def list_devices(
+        self,
+        *,
+        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=100)] = 50,
+        offset: Annotated[int, QueryParameter(query="offset", ge=0, le=1_000_000)] = 0,
+        access_claims: NamedDependency[AccessClaims],
+        device_service: NamedDependency[DeviceService],
+    ) -> DevicePage:
+        return await device_service.list_owned(access_claims.user_id, limit=limit, offset=offset)
+
+    @get(
+        "/{device_id:uuid}",
+        operation_id="GetDevice",
+        summary="One of your devices",
+        security=BEARER,
+        responses=problem_responses(NotAuthenticatedError, errors.DeviceNotFoundError, body=False),
+    )
+    async def get_device(
+        self,
+        *,
+        device_id: FromPath[uuid.UUID],
+        access_claims: NamedDependency[AccessClaims],
+        device_service: NamedDependency[DeviceService],
+    ) -> DeviceRead:
+        return await device_service.get(access_claims.user_id, device_id)
+
+    @patch(
+        "/{device_id:uuid}",
+        operation_id="UpdateDevice",
+        summary="Rename a device or change its label or metadata",
+        security=BEARER,
+        responses=problem_responses(
+            NotAuthenticatedError,
+            errors.DeviceNotFoundError,
+            errors.DeviceNameTakenError,
+            PlatformUnavailableError,
+        ),
+    )
+    async def update_device(
+        self,
+        *,
+        device_id: FromPath[uuid.UUID],
+        data: JSONBody[DeviceUpdate],
+        access_claims: NamedDependency[AccessClaims],
+        device_service: NamedDependency[DeviceService],
+    ) -> DeviceRead:
+        return await device_service.update(access_claims.user_id, device_id, data)
+
+    @delete(
+        "/{device_id:uuid}",
+        operation_id="DeleteDevice",
+        summary="Delete a device, on the device platform too",
+        status_code=HTTP_204_NO_CONTENT,
+        security=BEARER,
+        responses=problem_responses(
+            NotAuthenticatedError, errors.DeviceNotFoundError, PlatformUnavailableError, body=False
+        ),
+    )
+    async def delete_device(
+        self,
+        *,
+        device_id: FromPath[uuid.UUID],
+        access_claims: NamedDependency[AccessClaims],
+        device_service: NamedDependency[DeviceService],
+    ) -> None:
+        await device_service.delete(access_claims.user_id, device_id)
+
+    @get(
+        "/{device_id:uuid}/credentials",
+        operation_id="GetDeviceCredentials",
+        summary="The device's access token and the MQTT endpoint it connects to",
+        security=BEARER,
+        responses=problem_responses(
+            NotAuthenticatedError, errors.DeviceNotFoundError, PlatformUnavailableError, body=False
+        ),
+    )
+    async def get_device_credentials(
+        self,
+        *,
+        device_id: FromPath[uuid.UUID],
+        access_claims: NamedDependency[AccessClaims],
+        device_service: NamedDependency[DeviceService],
+    ) -> DeviceCredentialsRead:
+        return await device_service.credentials(access_claims.user_id, device_id)
+
+    @post(
+        "/{device_id:uuid}/credentials/rotate",
+        operation_id="RotateDeviceCredentials",
+        summary="Replace the device's access token; the old one stops working at once",
+        status_code=HTTP_200_OK,
+        security=BEARER,
+        responses=problem_responses(
+            NotAuthenticatedError, errors.DeviceNotFoundError, PlatformUnavailableError, body=False
+        ),
+    )
+    async def rotate_device_credentials(
+        self,
+        *,
+        device_id: FromPath[uuid.UUID],
+        access_claims: NamedDependency[AccessClaims],
+        device_service: NamedDependency[DeviceService],
+    ) -> DeviceCredentialsRead:
+        return await device_service.rotate_credentials(access_claims.user_id, device_id)
