@@ -1,0 +1,1 @@
+"""Direct streaming: a customer-scoped ThingsBoard token for apps that stream straight from ThingsBoard."""

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, QueryParameter
+
+from petit.auth.deps import provide_access_claims, provide_auth_service
+from petit.auth.errors import NotAuthenticatedError
+from petit.devices.errors import DeviceNotFoundError
+from petit.errors import PlatformUnavailableError, problem_responses
+from petit.lib.security import AccessClaims
+from petit.telemetry import errors
+from petit.telemetry.deps import provide_telemetry_service
+from petit.telemetry.schemas import (
+    Aggregation,
+    LatestTelemetryRead,
+    ReadingRead,
+    SortOrder,
+    TelemetryHistoryRead,
+)
+from petit.telemetry.services import TelemetryService, parse_keys
+from petit.thingsboard.models import Reading
+
+BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
+
+KeysParam = Annotated[
+    str | None,
+    QueryParameter(
+        query="keys",
+        description="Comma-separated telemetry keys (1-50, each 1-64 of A-Z a-z 0-9 _ . - :)",
+        max_length=50 * 65,
+    ),
+]
+
+
+def _reading(reading: Reading) -> ReadingRead:
+    return ReadingRead(ts=reading.ts_ms, value=reading.value)
+
+
+class TelemetryController(Controller):
+    path = "/devices/{device_id:uuid}/telemetry"
+    tags = ["Telemetry"]  # noqa: RUF012 - Litestar reads controller configuration from class attributes
+    dependencies = {  # noqa: RUF012
+        "auth_service": Provide(provide_auth_service),
+        "access_claims": Provide(provide_access_claims),
+        "telemetry_service": Provide(provide_telemetry_service),
+    }
+
+    @get(
+        "/latest",
+        operation_id="GetLatestTelemetry",
+        summary="Latest value of each telemetry key",
+        description="Without `keys`, all keys ever reported; a key it never reported maps to null.",
+        security=BEARER,
+        responses=problem_responses(
+            NotAuthenticatedError,
+            DeviceNotFoundError,
+            errors.InvalidTelemetryKeysError,
+            PlatformUnavailableError,
+            body=False,
+        ),
+    )
+    async def latest(
+        self,
+        *,
+        device_id: FromPath[uuid.UUID],
+        access_claims: NamedDependency[AccessClaims],
+        telemetry_service: NamedDependency[TelemetryService],
+        keys: KeysParam = None,
+    ) -> LatestTelemetryRead:
+        latest = await telemetry_service.latest(
+            access_claims.user_id, device_id, parse_keys(keys, required=False)
+        )
+        return LatestTelemetryRead(
+            device_id=latest.device_id,
+            values={k: _reading(r) if r is not None else None for k, r in latest.values.items()},
+        )
+
+    @get(
+        "/history",
+        operation_id="GetTelemetryHistory",
+        summary="Telemetry history by keys and time range, raw or aggregated",
+        description=(
+            "Samples in [startTs, endTs) (epoch ms; defaults: the last 24 hours). With an aggregation "
+            "other than NONE, each intervalMs bucket yields one value stamped at its midpoint. "
+            "Unknown keys give empty series."
+        ),
+        security=BEARER,
+        responses=problem_responses(
+            NotAuthenticatedError,
+            DeviceNotFoundError,
+            errors.InvalidTelemetryKeysError,
+            errors.InvalidTimeRangeError,
+            errors.TimeRangeTooLargeError,
+            errors.InvalidAggregationError,
+            PlatformUnavailableError,
+            body=False,
+        ),
+    )
+    async def history(
+        self,
+        *,
+        device_id: FromPath[uuid.UUID],
+        access_claims: NamedDependency[AccessClaims],
+        telemetry_service: NamedDependency[TelemetryService],
+        keys: KeysParam = None,
+        start_ts: Annotated[int | None, QueryParameter(query="startTs", ge=0)] = None,
+        end_ts: Annotated[int | None, QueryParameter(query="endTs", ge=0)] = None,
+        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=10_000)] = 100,
+        aggregation: Annotated[Aggregation, QueryParameter(query="aggregation")] = Aggregation.NONE,
+        interval_ms: Annotated[int | None, QueryParameter(query="intervalMs", ge=1)] = None,
+        order: Annotated[SortOrder, QueryParameter(query="order")] = SortOrder.DESC,
+    ) -> TelemetryHistoryRead:
+        query = telemetry_service.history_query(
+            parse_keys(keys, required=True) or (),
+            start_ms=start_ts,
+            end_ms=end_ts,
+            limit=limit,
+            aggregation=aggregation,
+            interval_ms=interval_ms,
+            order=order,
+        )
+        history = await telemetry_service.history(access_claims.user_id, device_id, query)
+        return TelemetryHistoryRead(
+            device_id=history.device_id,
+            start_ts=query.start_ms,
+            end_ts=query.end_ms,
+            aggregation=query.aggregation,
+            interval_ms=query.interval_ms or None,
+            series={k: [_reading(r) for r in rs] for k, rs in history.series.items()},
+        )

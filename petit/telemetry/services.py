@@ -1,0 +1,132 @@
+"""Telemetry reads: ownership first (a foreign device looks exactly like a missing one), then the port."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from petit.telemetry.errors import (
+    InvalidAggregationError,
+    InvalidTelemetryKeysError,
+    InvalidTimeRangeError,
+    TimeRangeTooLargeError,
+)
+from petit.thingsboard.models import Aggregation, HistoryQuery, Reading, SortOrder
+
+if TYPE_CHECKING:
+    import uuid
+
+    from petit.devices.services import DeviceService
+    from petit.lib.clock import Clock
+    from petit.settings import TelemetrySettings
+    from petit.thingsboard.port import ThingsBoardPort
+
+MAX_KEYS = 50
+_KEY = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+_DAY_MS = 24 * 3600 * 1000
+#: History without an explicit start covers the last day: enough for a chart, cheap for ThingsBoard.
+DEFAULT_HISTORY_SPAN_MS = _DAY_MS
+
+
+def parse_keys(raw: str | None, *, required: bool) -> tuple[str, ...] | None:
+    """``a,b,c`` into unique keys in request order; None when absent and optional."""
+    if raw is None or not raw.strip():
+        if required:
+            raise InvalidTelemetryKeysError("keys is required")
+        return None
+    keys = tuple(dict.fromkeys(part.strip() for part in raw.split(",")))
+    if len(keys) > MAX_KEYS:
+        raise InvalidTelemetryKeysError(f"at most {MAX_KEYS} keys per request")
+    bad = [k for k in keys if not _KEY.fullmatch(k)]
+    if bad:
+        # Echo at most a prefix: the detail must not become a reflection channel for arbitrary input.
+        raise InvalidTelemetryKeysError(f"invalid key: {bad[0][:64]!r}")
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class LatestTelemetry:
+    device_id: uuid.UUID
+    values: dict[str, Reading | None]
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryHistory:
+    device_id: uuid.UUID
+    query: HistoryQuery
+    series: dict[str, list[Reading]]
+
+
+class TelemetryService:
+    def __init__(
+        self,
+        *,
+        devices: DeviceService,
+        thingsboard: ThingsBoardPort,
+        clock: Clock,
+        settings: TelemetrySettings,
+    ) -> None:
+        self._devices = devices
+        self._thingsboard = thingsboard
+        self._clock = clock
+        self._settings = settings
+
+    async def latest(
+        self, user_id: uuid.UUID, device_id: uuid.UUID, keys: tuple[str, ...] | None
+    ) -> LatestTelemetry:
+        """Latest value per key; without keys, every key the device ever reported."""
+        device = await self._devices.get_owned(user_id, device_id)
+        platform_id = device.platform_device_id
+        wanted = keys if keys is not None else tuple(await self._thingsboard.telemetry_keys(platform_id))
+        values = await self._thingsboard.latest_readings(platform_id, wanted) if wanted else {}
+        return LatestTelemetry(device_id=device.id, values={k: values.get(k) for k in wanted})
+
+    def history_query(
+        self,
+        keys: tuple[str, ...],
+        *,
+        start_ms: int | None,
+        end_ms: int | None,
+        limit: int,
+        aggregation: Aggregation,
+        interval_ms: int | None,
+        order: SortOrder,
+    ) -> HistoryQuery:
+        """Validate a history request into a query ThingsBoard can answer cheaply."""
+        end = end_ms if end_ms is not None else int(self._clock.now().timestamp() * 1000)
+        start = start_ms if start_ms is not None else end - DEFAULT_HISTORY_SPAN_MS
+        if start >= end:
+            raise InvalidTimeRangeError(f"startTs {start} is not before endTs {end}")
+        max_days = self._settings.history_max_range_days
+        if end - start > max_days * _DAY_MS:
+            raise TimeRangeTooLargeError(f"at most {max_days} days per request")
+        interval = 0
+        if aggregation is not Aggregation.NONE:
+            if not interval_ms:
+                raise InvalidAggregationError(f"aggregation {aggregation.value} needs intervalMs")
+            buckets = -(-(end - start) // interval_ms)
+            if buckets > self._settings.history_max_buckets:
+                raise InvalidAggregationError(
+                    f"{buckets} intervals; at most {self._settings.history_max_buckets} per request"
+                )
+            interval = interval_ms
+        return HistoryQuery(
+            keys=keys,
+            start_ms=start,
+            end_ms=end,
+            limit=limit,
+            aggregation=aggregation,
+            interval_ms=interval,
+            order=order,
+        )
+
+    async def history(
+        self, user_id: uuid.UUID, device_id: uuid.UUID, query: HistoryQuery
+    ) -> TelemetryHistory:
+        device = await self._devices.get_owned(user_id, device_id)
+        found = await self._thingsboard.reading_history(device.platform_device_id, query)
+        # Unknown keys are not an error: the device may not have reported them yet; an empty series says so.
+        return TelemetryHistory(
+            device_id=device.id, query=query, series={k: found.get(k, []) for k in query.keys}
+        )
