@@ -1,0 +1,1 @@
+"""The device-side state machine, local API and status model: pure, CPython and MicroPython."""

@@ -1,0 +1,177 @@
+"""Simulated devices: the firmware's state machine with simulated Wi-Fi and paho MQTT, each serving
+the device-local API on its own loopback port.
+
+All HTTP servers share one asyncio loop on a background thread; each device's ``step()`` loop runs on
+its own thread, because MQTT calls block (as they do on the real device).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from firmware.core import http, machine
+from firmware.sim.mqtt_paho import PahoMqtt
+from firmware.sim.world import Clock, FileStore, MemoryStore, Sensors, SimWifi
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from firmware.sim.world import World
+
+CAPABILITIES = ["telemetry", "rpc", "shared-attributes", "claim", "provision", "pairKey"]
+
+
+def make_identity(index: int, mqtt_host: str, mqtt_port: int) -> dict[str, Any]:
+    raw = uuid.uuid4().bytes[:5]
+    # 02:… is a locally administered unicast MAC, never a real vendor's.
+    mac = ":".join(f"{b:02X}" for b in (0x02, *raw))
+    return {
+        "deviceId": "petit-sim-" + mac.replace(":", "").lower(),
+        "mac": mac,
+        "firmwareVersion": machine.FIRMWARE_VERSION,
+        "model": "petit-sim",
+        "capabilities": list(CAPABILITIES),
+        "mqttHost": mqtt_host,
+        "mqttPort": mqtt_port,
+        "index": index,
+    }
+
+
+class SimDevice:
+    def __init__(  # noqa: PLR0917 - options mirror the CLI flags
+        self,
+        world: World,
+        index: int = 0,
+        mqtt_host: str = "127.0.0.1",
+        mqtt_port: int = 1883,
+        settings: dict[str, float] | None = None,
+        state_dir: str | None = None,
+        ack_timeout_s: float = 5.0,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
+        self.world = world
+        self.identity = make_identity(index, mqtt_host, mqtt_port)
+        if state_dir:
+            self.store: MemoryStore = FileStore(str(Path(state_dir) / f"device-{index}.json"))
+        else:
+            self.store = MemoryStore()
+        self.wifi = SimWifi(world)
+        self.mqtt = PahoMqtt(world, connect_timeout_s=connect_timeout_s, ack_timeout_s=ack_timeout_s)
+        self.settings = settings
+        self.port = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self.device = self._new_device()
+
+    def _new_device(self) -> machine.Device:
+        rng = random.Random()  # noqa: S311 - reconnect jitter, not a secret
+        device = machine.Device(
+            self.identity,
+            self.wifi,
+            self.mqtt,
+            self.store,
+            Clock(),
+            sensors=Sensors(self.identity["index"]),
+            settings=self.settings,
+            jitter=lambda upper: rng.uniform(0, upper),
+        )
+        device.wake = self._wake.set
+        return device
+
+    @property
+    def local_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def serve(self, port: int = 0) -> None:
+        """Open the local API on this loop (call on the fleet's loop)."""
+
+        async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await http.serve(self.device, reader, writer)
+
+        self._server = await asyncio.start_server(on_connection, "127.0.0.1", port)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def close_server(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        name = "sim-" + self.identity["deviceId"]
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            delay = self.device.step()
+            if delay > 0:
+                self._wake.wait(min(delay, 1.0))
+                self._wake.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.mqtt.disconnect()
+
+    def reboot(self) -> None:
+        """Power-cycle: a fresh state machine over the same persistent store."""
+        self.stop()
+        self.wifi.disconnect()
+        self.device = self._new_device()
+        self.start()
+
+
+class Fleet:
+    """Many simulated devices on one background event loop; ``with Fleet(...) as fleet``."""
+
+    def __init__(self, world: World, **device_options: Any) -> None:
+        self.world = world
+        self.device_options = device_options
+        self.devices: list[SimDevice] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="sim-http", daemon=True)
+
+    def __enter__(self) -> Fleet:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def spawn(
+        self, count: int = 1, base_port: int = 0, progress: Callable[[int, int], None] | None = None
+    ) -> list[SimDevice]:
+        created = []
+        for i in range(count):
+            device = SimDevice(self.world, index=len(self.devices), **self.device_options)
+            port = base_port + i if base_port else 0
+            asyncio.run_coroutine_threadsafe(device.serve(port), self._loop).result(timeout=10)
+            device.start()
+            self.devices.append(device)
+            created.append(device)
+            if progress is not None:
+                progress(i + 1, count)
+        return created
+
+    def close(self) -> None:
+        for device in self.devices:
+            device.stop()
+        if self._thread.is_alive():
+            for device in self.devices:
+                asyncio.run_coroutine_threadsafe(device.close_server(), self._loop).result(timeout=10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        self._loop.close()
+        self.devices = []
