@@ -159,6 +159,56 @@ class CommandSettings(_Group):
     """Largest set of device settings (as compact JSON) a device may hold."""
 
 
+class OwnershipSettings(_Group):
+    """Limits shared by every flow that makes a device someone's (pairing, claiming, provisioning)."""
+
+    pairing_ttl_s: int = Field(default=10 * 60, ge=30, le=24 * 3600)
+    """How long a started pairing waits for its device before it expires (its reserved device is deleted)."""
+    claim_code_ttl_s: int = Field(default=10 * 60, ge=30, le=24 * 3600)
+    """Lifetime of a claim code."""
+    attempt_window_s: int = Field(default=15 * 60, ge=1)
+    """Length of the attempt-counting window."""
+    max_attempts_per_user: int = Field(default=60, ge=1)
+    """Attempts (right or wrong) per user per window before 429."""
+    max_attempts_per_device: int = Field(default=30, ge=1)
+    """Attempts per device per window before 429."""
+    max_attempts_per_ip: int = Field(default=120, ge=1)
+    """Attempts per client IP per window before 429."""
+    max_failures_per_user: int = Field(default=10, ge=1)
+    """Wrong secrets per user per window before lockout."""
+    max_failures_per_device: int = Field(default=5, ge=1)
+    """Wrong secrets per device per window before lockout."""
+    max_failures_per_ip: int = Field(default=20, ge=1)
+    """Wrong secrets per client IP per window before lockout."""
+    lockout_s: int = Field(default=15 * 60, ge=1)
+    """How long a locked-out user, device or IP must wait."""
+    pairing_watch_interval_s: float = Field(default=1.0, gt=0, le=60)
+    """How often each petit process checks pending pairings for their device's pair key."""
+
+
+class ProvisioningSettings(_Group):
+    device_key: OptionalStr = None
+    """Provision key devices of the self-provisioning profile hold (seed 001). Unset: that flow is off."""
+    device_secret: OptionalSecret = None
+    """Provision secret paired with ``device_key``; required when the key is set."""
+    profile_name: str = "petit-provisioning"
+    """ThingsBoard device profile self-provisioned devices get; petit sets its provisioning config."""
+    debug_endpoint: bool = False
+    """Serve the seed's unauthenticated ``GET /debug/provisioning``. Off by default; warns when on."""
+    reprovision_window_s: int = Field(default=30 * 60, ge=60)
+    """How long an owner's approval to re-provision a factory-reset device stays usable."""
+    token_lifetime_min: int = Field(default=30, ge=1)
+    """Default lifetime of a gateway provisioning token (seed 004) when the owner names none."""
+    token_max_lifetime_min: int = Field(default=7 * 24 * 60, ge=1)
+    """Longest lifetime an owner may ask for; a token that never expires must be asked for explicitly."""
+
+    @model_validator(mode="after")
+    def _secret_with_key(self) -> ProvisioningSettings:
+        if bool(self.device_key) != bool(self.device_secret):
+            raise ValueError("PETIT_PROVISIONING__DEVICE_KEY and __DEVICE_SECRET go together")
+        return self
+
+
 class LogSettings(_Group):
     level: str = "INFO"
     """Root log level."""
@@ -182,6 +232,8 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     commands: CommandSettings = CommandSettings()
+    provisioning: ProvisioningSettings = ProvisioningSettings()
+    ownership: OwnershipSettings = OwnershipSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

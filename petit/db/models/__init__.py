@@ -2,8 +2,21 @@
 
 from petit.db.base import metadata
 from petit.db.models.device import Device
+from petit.db.models.device_event import DeviceEvent
 from petit.db.models.idempotency import IdempotencyRecord
+from petit.db.models.provisioning import GatewayApiKey, ProvisionedDevice, ProvisioningToken
 from petit.db.models.refresh_token import RefreshToken
 from petit.db.models.user import PlatformLinkState, User
 
-__all__ = ("Device", "IdempotencyRecord", "PlatformLinkState", "RefreshToken", "User", "metadata")
+__all__ = (
+    "Device",
+    "DeviceEvent",
+    "GatewayApiKey",
+    "IdempotencyRecord",
+    "PlatformLinkState",
+    "ProvisionedDevice",
+    "ProvisioningToken",
+    "RefreshToken",
+    "User",
+    "metadata",
+)
