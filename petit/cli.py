@@ -175,3 +175,30 @@ def openapi(check: bool) -> None:
         return
     OPENAPI_PATH.write_text(document, encoding="utf-8")
     click.echo(f"wrote {OPENAPI_PATH}")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Report drift without repairing anything.")
+@click.option(
+    "--grace",
+    "grace_s",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    help="Leave ThingsBoard devices younger than this many seconds alone (their create may be in flight).",
+)
+def reconcile(dry_run: bool, grace_s: float) -> None:
+    """Find and repair drift between petit's devices and users and ThingsBoard."""
+    import asyncio  # noqa: PLC0415
+
+    from petit.devices.reconcile import reconcile_with_settings  # noqa: PLC0415
+
+    settings = _load_settings()
+    if not settings.thingsboard.url:
+        raise click.ClickException("ThingsBoard is not configured (PETIT_THINGSBOARD__URL is unset)")
+    report = asyncio.run(reconcile_with_settings(settings, dry_run=dry_run, grace_s=grace_s))
+    click.echo(f"reconcile{' (dry run)' if dry_run else ''}: {report.drift} drift item(s)")
+    for line in report.lines():
+        click.echo(f"  {line}")
+    if report.errors:
+        raise SystemExit(1)

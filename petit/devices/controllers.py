@@ -25,7 +25,7 @@ BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
-        header="Idempotency-Key",
+        name="Idempotency-Key",
         min_length=1,
         max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
         description="Retry-safe create: the same key and body return the first response again; "

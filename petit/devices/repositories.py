@@ -45,6 +45,12 @@ class DeviceRepository:
         )
         return list(result.scalars().all()), int(total or 0)
 
+    async def get_by_platform_id(self, platform_device_id: uuid.UUID) -> Device | None:
+        result = await self._session.execute(
+            select(Device).where(col(Device.platform_device_id) == platform_device_id)
+        )
+        return result.scalar_one_or_none()
+
     async def all_platform_ids(self) -> dict[uuid.UUID, Device]:
         result = await self._session.execute(select(Device))
         return {d.platform_device_id: d for d in result.scalars().all()}
