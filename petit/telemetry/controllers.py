@@ -29,7 +29,7 @@ BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 KeysParam = Annotated[
     str | None,
     QueryParameter(
-        query="keys",
+        name="keys",
         description="Comma-separated telemetry keys (1-50, each 1-64 of A-Z a-z 0-9 _ . - :)",
         max_length=50 * 65,
     ),
@@ -107,12 +107,12 @@ class TelemetryController(Controller):
         access_claims: NamedDependency[AccessClaims],
         telemetry_service: NamedDependency[TelemetryService],
         keys: KeysParam = None,
-        start_ts: Annotated[int | None, QueryParameter(query="startTs", ge=0)] = None,
-        end_ts: Annotated[int | None, QueryParameter(query="endTs", ge=0)] = None,
-        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=10_000)] = 100,
-        aggregation: Annotated[Aggregation, QueryParameter(query="aggregation")] = Aggregation.NONE,
-        interval_ms: Annotated[int | None, QueryParameter(query="intervalMs", ge=1)] = None,
-        order: Annotated[SortOrder, QueryParameter(query="order")] = SortOrder.DESC,
+        start_ts: Annotated[int | None, QueryParameter(name="startTs", ge=0)] = None,
+        end_ts: Annotated[int | None, QueryParameter(name="endTs", ge=0)] = None,
+        limit: Annotated[int, QueryParameter(name="limit", ge=1, le=10_000)] = 100,
+        aggregation: Annotated[Aggregation, QueryParameter(name="aggregation")] = Aggregation.NONE,
+        interval_ms: Annotated[int | None, QueryParameter(name="intervalMs", ge=1)] = None,
+        order: Annotated[SortOrder, QueryParameter(name="order")] = SortOrder.DESC,
     ) -> TelemetryHistoryRead:
         query = telemetry_service.history_query(
             parse_keys(keys, required=True) or (),
