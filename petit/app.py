@@ -29,6 +29,8 @@ from petit.health.services import HealthService
 from petit.lib.cache import Cache, MemoryCache, RedisCache
 from petit.lib.clock import Clock, SystemClock
 from petit.lib.security import AccessTokenCodec, PasswordHasher
+from petit.realtime.controllers import StreamController, stream_socket
+from petit.realtime.setup import realtime_lifespan
 from petit.settings import Settings
 from petit.streaming.controllers import StreamingController
 from petit.telemetry.controllers import TelemetryController
@@ -166,12 +168,14 @@ def create_app(
             CommandController,
             DeviceSettingsController,
             StreamingController,
+            StreamController,
+            stream_socket,
         ],
         dependencies={
             "settings": Provide(provide_settings),
             "db_session": Provide(provide_db_session),
         },
-        lifespan=[lifespan],
+        lifespan=[lifespan, realtime_lifespan(settings, redis)],
         state=state,
         plugins=[PydanticPlugin(prefer_alias=True)],
         exception_handlers=exception_handlers(),

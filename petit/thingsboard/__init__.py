@@ -29,13 +29,22 @@ from petit.thingsboard.models import (
     ThingsBoardConfig,
     Value,
 )
-from petit.thingsboard.port import ThingsBoardPort
+from petit.thingsboard.port import TelemetryStreamPort, ThingsBoardPort
+from petit.thingsboard.stream import (
+    DeviceConnectivity,
+    DeviceReadings,
+    StreamEvent,
+    StreamListener,
+    ThingsBoardStream,
+)
 from petit.thingsboard.tokens import MemoryTokenStore, RedisTokenStore, TokenStore
 
 __all__ = [
     "Aggregation",
     "AttributeScope",
+    "DeviceConnectivity",
     "DeviceCredentials",
+    "DeviceReadings",
     "DeviceRecord",
     "FakeThingsBoard",
     "HistoryQuery",
@@ -46,6 +55,9 @@ __all__ = [
     "RedisTokenStore",
     "SortOrder",
     "StreamAccess",
+    "StreamEvent",
+    "StreamListener",
+    "TelemetryStreamPort",
     "ThingsBoardAuthError",
     "ThingsBoardBadRequestError",
     "ThingsBoardClaimRejectedError",
@@ -58,6 +70,7 @@ __all__ = [
     "ThingsBoardPort",
     "ThingsBoardProtocolError",
     "ThingsBoardRateLimitedError",
+    "ThingsBoardStream",
     "ThingsBoardTimeoutError",
     "ThingsBoardUnavailableError",
     "TokenStore",

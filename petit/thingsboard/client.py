@@ -53,6 +53,7 @@ from petit.thingsboard.models import (
     TokenPair,
     Value,
 )
+from petit.thingsboard.stream import StreamListener, ThingsBoardStream
 from petit.thingsboard.tokens import MemoryTokenStore, RedisTokenStore, TokenManager, TokenStats, TokenStore
 
 if TYPE_CHECKING:
@@ -367,6 +368,20 @@ class ThingsBoardClient:
         pair = await self._user_pair(account_id)
         return StreamAccess(
             token=pair.access, expires_at=pair.access_exp, ws_url=mapping.ws_url(self._base_url)
+        )
+
+    # Push
+
+    def open_stream(self, listener: StreamListener) -> ThingsBoardStream:
+        async def token() -> str:
+            pair = await self._tokens.get(self._tenant_key, login=self._login_tenant, refresh=self._refresh)
+            return pair.access
+
+        async def invalidate(access: str) -> None:
+            await self._tokens.invalidate(self._tenant_key, access)
+
+        return ThingsBoardStream(
+            mapping.ws_url(self._base_url), token=token, invalidate_token=invalidate, listener=listener
         )
 
     # Devices

@@ -39,6 +39,7 @@ from petit.thingsboard.models import (
     StreamAccess,
     Value,
 )
+from petit.thingsboard.stream import DeviceConnectivity, DeviceReadings, StreamEvent, StreamListener
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -71,6 +72,34 @@ def _aggregate(samples: list[Reading], aggregation: Aggregation) -> Value:
     return sum(numbers) / len(numbers)
 
 
+class FakeStream:
+    """The push side in memory: ``FakeThingsBoard.record_reading`` reaches the streams watching the device."""
+
+    def __init__(self, owner: FakeThingsBoard, listener: StreamListener) -> None:
+        self._owner = owner
+        self._listener = listener
+        self.devices: set[uuid.UUID] = set()
+
+    @property
+    def watched(self) -> int:
+        return len(self.devices)
+
+    def watch(self, device_id: uuid.UUID) -> None:
+        self.devices.add(device_id)
+
+    def unwatch(self, device_id: uuid.UUID) -> None:
+        self.devices.discard(device_id)
+
+    def deliver(self, event: StreamEvent) -> None:
+        if event.device_id in self.devices:
+            self._listener(event)
+
+    async def aclose(self) -> None:
+        self.devices.clear()
+        if self in self._owner.streams:
+            self._owner.streams.remove(self)
+
+
 class FakeThingsBoard:
     """In-memory ``ThingsBoardPort``."""
 
@@ -97,6 +126,7 @@ class FakeThingsBoard:
         self.calls: list[str] = []
         self._failures: dict[str, list[ThingsBoardError]] = defaultdict(list)
         self._created = itertools.count(1)
+        self.streams: list[FakeStream] = []
 
     # Test switches
 
@@ -119,7 +149,16 @@ class FakeThingsBoard:
     def record_reading(self, device_id: uuid.UUID, key: str, value: Value, ts_ms: int | None = None) -> None:
         """What a device publishing telemetry would cause."""
         ts = ts_ms if ts_ms is not None else int(self.clock() * 1000)
-        self._device(device_id).telemetry[key].append(Reading(ts_ms=ts, value=value))
+        reading = Reading(ts_ms=ts, value=value)
+        self._device(device_id).telemetry[key].append(reading)
+        for stream in list(self.streams):
+            stream.deliver(DeviceReadings(device_id=device_id, readings={key: reading}))
+
+    def set_connectivity(self, device_id: uuid.UUID, *, online: bool, ts_ms: int | None = None) -> None:
+        """What a device connecting to or leaving the MQTT broker would cause on the streams."""
+        ts = ts_ms if ts_ms is not None else int(self.clock() * 1000)
+        for stream in list(self.streams):
+            stream.deliver(DeviceConnectivity(device_id=device_id, online=online, ts_ms=ts))
 
     def register_claim(self, device_name: str, secret_key: str = "") -> None:
         """What a device publishing to its claim topic would cause."""
@@ -387,5 +426,10 @@ class FakeThingsBoard:
             raise ThingsBoardNotFoundError("Requested item wasn't found!", status=404)
         device.record = replace(device.record, owner_id=None)
 
+    def open_stream(self, listener: StreamListener) -> FakeStream:
+        stream = FakeStream(self, listener)
+        self.streams.append(stream)
+        return stream
 
-__all__ = ["FakeThingsBoard"]
+
+__all__ = ["FakeStream", "FakeThingsBoard"]

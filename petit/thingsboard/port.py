@@ -22,6 +22,22 @@ if TYPE_CHECKING:
         StreamAccess,
         Value,
     )
+    from petit.thingsboard.stream import StreamListener
+
+
+class TelemetryStreamPort(Protocol):
+    """Push of device readings and connectivity; one per petit process, whatever the number of watchers."""
+
+    @property
+    def watched(self) -> int:
+        """Devices currently subscribed upstream."""
+
+    def watch(self, device_id: UUID) -> None:
+        """Start receiving the device's events (idempotent, never blocks)."""
+
+    def unwatch(self, device_id: UUID) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 @runtime_checkable
@@ -127,5 +143,10 @@ class ThingsBoardPort(Protocol):
     async def release_device(self, device_name: str) -> None:
         """Undo a claim: the device returns to the tenant and may be claimed again."""
 
+    # Push
 
-__all__ = ["ThingsBoardPort"]
+    def open_stream(self, listener: StreamListener) -> TelemetryStreamPort:
+        """A stream delivering watched devices' events to ``listener``; the caller closes it."""
+
+
+__all__ = ["TelemetryStreamPort", "ThingsBoardPort"]

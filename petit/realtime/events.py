@@ -1,0 +1,43 @@
+"""What other features call to reach open streams. Safe to call when no stream is open anywhere.
+
+Devices: call ``publish_device_revoked`` after an unpair or a transfer commits (for the losing user) and
+``publish_device_added`` after a pairing or transfer (for the gaining one). Pairing:
+``publish_pairing_progress`` at each step. Auth: ``publish_session_revoked`` after a password change
+ends every session of a user.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import uuid
+
+    from petit.realtime.hub import Hub
+
+
+async def publish_device_revoked(hub: Hub, user_id: uuid.UUID, device_id: uuid.UUID) -> None:
+    await hub.publish_user_event(user_id, {"type": "deviceRevoked", "data": {"deviceId": str(device_id)}})
+
+
+async def publish_device_added(hub: Hub, user_id: uuid.UUID, device_id: uuid.UUID) -> None:
+    await hub.publish_user_event(user_id, {"type": "deviceAdded", "data": {"deviceId": str(device_id)}})
+
+
+async def publish_session_revoked(hub: Hub, user_id: uuid.UUID) -> None:
+    await hub.publish_user_event(user_id, {"type": "sessionRevoked"})
+
+
+async def publish_pairing_progress(
+    hub: Hub,
+    user_id: uuid.UUID,
+    *,
+    pairing_id: str,
+    stage: str,
+    device_id: uuid.UUID | None = None,
+    **extra: Any,
+) -> None:
+    data: dict[str, Any] = {"pairingId": pairing_id, "stage": stage, **extra}
+    if device_id is not None:
+        data["deviceId"] = str(device_id)
+    await hub.publish_user_event(user_id, {"type": "pairingProgress", "data": data})

@@ -1,0 +1,342 @@
+"""The per-process streaming hub: who watches what, one upstream subscription per device, fan-out.
+
+Flow: ThingsBoard pushes an update to this process's stream -> the journal admits it once deployment-wide and
+numbers it -> it is published on the device's channel (Redis pub/sub through Litestar channels) -> every petit
+process with a local watcher of that device receives it -> each local stream filters and queues it.
+
+The hub reference-counts devices over local streams: the first watcher opens the ThingsBoard subscription and
+the channel subscription, the last one to leave closes both. Per-user channels carry revocations (device lost,
+session ended) and pairing progress to wherever that user's streams are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from petit.auth.errors import ExpiredAccessTokenError, NotAuthenticatedError
+from petit.realtime.errors import TooManyStreamsError
+from petit.thingsboard.stream import DeviceConnectivity, DeviceReadings, StreamEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from litestar.channels import ChannelsPlugin, Subscriber
+
+    from petit.lib.security import AccessClaims
+    from petit.realtime.config import StreamLimits
+    from petit.realtime.journal import Journal
+    from petit.realtime.session import Session
+    from petit.thingsboard.port import TelemetryStreamPort, ThingsBoardPort
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+Authenticator = Callable[[str], Awaitable["AccessClaims"]]
+
+
+class DeviceDirectory(Protocol):
+    async def owned_devices(self, user_id: uuid.UUID) -> set[uuid.UUID]:
+        """The devices ``user_id`` may stream."""
+
+
+def device_data_message(event: DeviceReadings) -> Message:
+    readings = {k: {"ts": r.ts_ms, "value": r.value} for k, r in sorted(event.readings.items())}
+    return {"type": "deviceData", "data": {"deviceId": str(event.device_id), "readings": readings}}
+
+
+def device_status_message(event: DeviceConnectivity) -> Message:
+    return {
+        "type": "deviceStatus",
+        "data": {"deviceId": str(event.device_id), "online": event.online, "ts": event.ts_ms},
+    }
+
+
+def _fingerprint(message: Message) -> str:
+    # Identical updates seen by several processes hash alike; the journal admits the first.
+    body = json.dumps(message, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+class Hub:
+    def __init__(
+        self,
+        *,
+        thingsboard: ThingsBoardPort | None,
+        channels: ChannelsPlugin,
+        journal: Journal,
+        directory: DeviceDirectory,
+        authenticate: Authenticator,
+        limits: StreamLimits,
+        prefix: str,
+    ) -> None:
+        self._channels = channels
+        self._journal = journal
+        self.directory = directory
+        self._authenticate = authenticate
+        self.limits = limits
+        self._prefix = prefix
+        self._stream: TelemetryStreamPort | None = (
+            thingsboard.open_stream(self._on_stream_event) if thingsboard is not None else None
+        )
+        self._sessions: set[Session] = set()
+        self._per_user: dict[uuid.UUID, set[Session]] = defaultdict(set)
+        self._watchers: dict[uuid.UUID, set[Session]] = defaultdict(set)
+        self._device_subs: dict[uuid.UUID, tuple[Subscriber, asyncio.Task[None]]] = {}
+        self._user_subs: dict[uuid.UUID, tuple[Subscriber, asyncio.Task[None]]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._recheck: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.published = 0
+
+    # What the bench and tests read
+
+    @property
+    def upstream_subscriptions(self) -> int:
+        return self._stream.watched if self._stream is not None else 0
+
+    @property
+    def sessions(self) -> int:
+        return len(self._sessions)
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        self._recheck = asyncio.get_running_loop().create_task(self._recheck_loop(), name="realtime-recheck")
+
+    async def aclose(self) -> None:
+        for session in list(self._sessions):
+            session.close(1001, "Server shutting down.")
+        tasks = [t for t in (self._recheck, *self._tasks) if t is not None]
+        tasks += [task for _, task in (*self._device_subs.values(), *self._user_subs.values())]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._stream is not None:
+            await self._stream.aclose()
+
+    # Channels
+
+    def device_channel(self, device_id: uuid.UUID) -> str:
+        return f"{self._prefix}rt:device:{device_id}"
+
+    def user_channel(self, user_id: uuid.UUID) -> str:
+        return f"{self._prefix}rt:user:{user_id}"
+
+    async def _open_sub(
+        self, channel: str, on_message: Callable[[Message], None]
+    ) -> tuple[Subscriber, asyncio.Task[None]]:
+        subscriber = await self._channels.subscribe(channel)
+
+        async def pump() -> None:
+            async for raw in subscriber.iter_events():
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(message, dict):
+                    on_message(message)
+
+        return subscriber, asyncio.get_running_loop().create_task(pump(), name=f"realtime-sub:{channel}")
+
+    async def _close_sub(self, channel: str, entry: tuple[Subscriber, asyncio.Task[None]]) -> None:
+        subscriber, task = entry
+        with contextlib.suppress(Exception):
+            await self._channels.unsubscribe(subscriber, channel)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    # Sessions
+
+    async def attach(self, session: Session) -> None:
+        """Register a newly authenticated stream; ``TooManyStreamsError`` past the per-user limit."""
+        async with self._lock:
+            mine = self._per_user[session.user_id]
+            if len(mine) >= self.limits.max_streams_per_user:
+                raise TooManyStreamsError
+            mine.add(session)
+            self._sessions.add(session)
+            if session.user_id not in self._user_subs:
+                self._user_subs[session.user_id] = await self._open_sub(
+                    self.user_channel(session.user_id),
+                    functools.partial(self._on_user_message, session.user_id),
+                )
+            await self._watch_locked(session, set(), session.watching)
+
+    async def detach(self, session: Session) -> None:
+        async with self._lock:
+            if session not in self._sessions:
+                return
+            self._sessions.discard(session)
+            await self._watch_locked(session, session.watching, set())
+            mine = self._per_user.get(session.user_id)
+            if mine is not None:
+                mine.discard(session)
+                if not mine:
+                    del self._per_user[session.user_id]
+                    entry = self._user_subs.pop(session.user_id, None)
+                    if entry is not None:
+                        await self._close_sub(self.user_channel(session.user_id), entry)
+
+    async def reselect(
+        self, session: Session, devices: frozenset[uuid.UUID] | None, keys: frozenset[str] | None
+    ) -> None:
+        async with self._lock:
+            before = session.watching
+            session.selected = devices
+            session.keys = keys
+            await self._watch_locked(session, before, session.watching)
+
+    async def _watch_locked(self, session: Session, before: set[uuid.UUID], after: set[uuid.UUID]) -> None:
+        for device_id in after - before:
+            watchers = self._watchers[device_id]
+            watchers.add(session)
+            if len(watchers) == 1:
+                self._device_subs[device_id] = await self._open_sub(
+                    self.device_channel(device_id), self._on_device_message
+                )
+                if self._stream is not None:
+                    self._stream.watch(device_id)
+        for device_id in before - after:
+            watchers = self._watchers.get(device_id, set())
+            watchers.discard(session)
+            if not watchers:
+                self._watchers.pop(device_id, None)
+                if self._stream is not None:
+                    self._stream.unwatch(device_id)
+                entry = self._device_subs.pop(device_id, None)
+                if entry is not None:
+                    await self._close_sub(self.device_channel(device_id), entry)
+
+    async def replay(self, session: Session, last_seq: int) -> list[Message]:
+        """What ``session`` missed after ``last_seq`` within the resume window (already filtered)."""
+        return await self._journal.since(session.watching, last_seq)
+
+    # Upstream events -> journal -> channels
+
+    def _on_stream_event(self, event: StreamEvent) -> None:
+        message = (
+            device_data_message(event) if isinstance(event, DeviceReadings) else device_status_message(event)
+        )
+        self._spawn(self.publish_device_event(event.device_id, message))
+
+    async def publish_device_event(self, device_id: uuid.UUID, message: Message) -> None:
+        try:
+            numbered = await self._journal.append(device_id, _fingerprint(message), message)
+        except Exception:
+            log.warning("realtime.journal_failed", exc_info=True)
+            return
+        if numbered is None:
+            return
+        self.published += 1
+        await self._channels.wait_published(json.dumps(numbered).encode(), self.device_channel(device_id))
+
+    async def publish_user_event(self, user_id: uuid.UUID, message: Message) -> None:
+        await self._channels.wait_published(json.dumps(message).encode(), self.user_channel(user_id))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # Channels -> local sessions
+
+    def _on_device_message(self, message: Message) -> None:
+        data = message.get("data") or {}
+        try:
+            device_id = uuid.UUID(str(data.get("deviceId")))
+        except ValueError:
+            return
+        for session in list(self._watchers.get(device_id, ())):
+            session.offer(message)
+
+    def _on_user_message(self, user_id: uuid.UUID, message: Message) -> None:
+        kind = message.get("type")
+        sessions = list(self._per_user.get(user_id, ()))
+        if kind == "deviceRevoked":
+            try:
+                device_id = uuid.UUID(str((message.get("data") or {}).get("deviceId")))
+            except ValueError:
+                return
+            for session in sessions:
+                if device_id in session.owned:
+                    self._spawn(self._revoke_device(session, device_id))
+        elif kind == "deviceAdded":
+            try:
+                device_id = uuid.UUID(str((message.get("data") or {}).get("deviceId")))
+            except ValueError:
+                return
+            for session in sessions:
+                self._spawn(self._add_device(session, device_id))
+        elif kind == "sessionRevoked":
+            for session in sessions:
+                session.control({"type": "error", "message": "Session revoked."})
+                session.close(4001, "Session revoked.")
+        elif kind == "pairingProgress":
+            for session in sessions:
+                session.control(message)
+
+    async def _revoke_device(self, session: Session, device_id: uuid.UUID) -> None:
+        async with self._lock:
+            before = session.watching
+            session.drop_device(device_id)
+            await self._watch_locked(session, before, session.watching)
+        session.control({"type": "deviceRevoked", "data": {"deviceId": str(device_id)}})
+
+    async def _add_device(self, session: Session, device_id: uuid.UUID) -> None:
+        async with self._lock:
+            before = session.watching
+            session.owned.add(device_id)
+            await self._watch_locked(session, before, session.watching)
+
+    # Token re-checks: logout, password change and expiry reach open streams within one interval
+
+    async def _recheck_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.limits.recheck_interval_s)
+            sessions = [s for s in self._sessions if s.closing is None]
+            if sessions:
+                await asyncio.gather(*(self._recheck_one(s) for s in sessions))
+
+    async def _recheck_one(self, session: Session) -> None:
+        token = session.token
+        try:
+            await self._authenticate(token)
+        except ExpiredAccessTokenError:
+            if session.token != token or session.expired:
+                return
+            session.expired = True
+            session.control(
+                {
+                    "type": "warning",
+                    "message": "Token expired; send authenticate with a new token to continue.",
+                }
+            )
+            self._spawn(self._expire_later(session, token))
+        except NotAuthenticatedError:
+            if session.token != token:
+                return
+            session.control({"type": "error", "message": "Session revoked."})
+            session.close(4001, "Session revoked.")
+        except Exception:
+            log.warning("realtime.recheck_failed", exc_info=True)
+
+    async def _expire_later(self, session: Session, token: str) -> None:
+        await asyncio.sleep(self.limits.reauth_grace_s)
+        if session.token == token and session.expired:
+            session.control({"type": "error", "message": "Invalid or expired token."})
+            session.close(4001, "Token expired.")
+
+    def sessions_of(self, user_id: uuid.UUID) -> Iterable[Session]:
+        return tuple(self._per_user.get(user_id, ()))

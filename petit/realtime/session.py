@@ -1,0 +1,155 @@
+"""One client stream (a WebSocket or an SSE response) and its bounded, coalescing send queue.
+
+A slow client never makes memory grow: pending data is kept as one message per (device, event type) whose
+readings merge to the latest value per key, so the queue is bounded by the devices the client watches. Control
+frames (errors, warnings, revocations) have their own small bound; overflowing it drops the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from petit.lib.security import AccessClaims
+
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """Why the stream ends; WebSockets use the code, SSE just ends the response."""
+
+    code: int
+    reason: str
+
+
+@dataclass(slots=True)
+class SessionStats:
+    sent: int = 0
+    coalesced: int = 0
+
+
+@dataclass(eq=False)
+class Session:
+    claims: AccessClaims
+    token: str
+    max_pending_control: int
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: Devices the user owns (kept current by revocation events).
+    owned: set[uuid.UUID] = field(default_factory=set)
+    #: The devices the client asked for; ``None`` means all it owns.
+    selected: frozenset[uuid.UUID] | None = None
+    #: Telemetry keys the client asked for; ``None`` means every key.
+    keys: frozenset[str] | None = None
+    #: Set while the token is expired: data is held back until the client authenticates again.
+    expired: bool = False
+    closing: Closing | None = None
+    stats: SessionStats = field(default_factory=SessionStats)
+    _control: deque[Message] = field(default_factory=deque)
+    _data: OrderedDict[tuple[uuid.UUID, str], Message] = field(default_factory=OrderedDict)
+    _last_seq: dict[uuid.UUID, int] = field(default_factory=dict)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return self.claims.user_id
+
+    @property
+    def watching(self) -> set[uuid.UUID]:
+        """Devices whose events this stream receives."""
+        if self.selected is None:
+            return set(self.owned)
+        return self.owned & self.selected
+
+    @property
+    def pending(self) -> int:
+        return len(self._control) + len(self._data)
+
+    def control(self, message: Message) -> None:
+        if self.closing is not None:
+            return
+        if len(self._control) >= self.max_pending_control:
+            self.close(1008, "Client too slow.")
+            return
+        self._control.append(message)
+        self._wake.set()
+
+    def offer(self, message: Message) -> None:
+        """Queue a device event if this stream should see it (ownership, selection, keys)."""
+        data = message.get("data") or {}
+        try:
+            device_id = uuid.UUID(str(data.get("deviceId")))
+        except ValueError:
+            return
+        if self.closing is not None or device_id not in self.watching:
+            return
+        seq = int(message.get("seq", 0))
+        if seq and seq <= self._last_seq.get(device_id, 0):
+            return  # already delivered (resume replay overlapping live data)
+        kind = str(message.get("type"))
+        if kind == "deviceData":
+            readings = data.get("readings") or {}
+            if self.keys is not None:
+                readings = {k: v for k, v in readings.items() if k in self.keys}
+            if not readings:
+                return
+            message = {"type": kind, "seq": seq, "data": {"deviceId": str(device_id), "readings": readings}}
+        slot = (device_id, kind)
+        previous = self._data.get(slot)
+        if previous is not None and kind == "deviceData":
+            self.stats.coalesced += 1
+            merged = dict(previous["data"]["readings"])
+            for key, reading in message["data"]["readings"].items():
+                old = merged.get(key)
+                if old is None or int(reading["ts"]) >= int(old["ts"]):
+                    merged[key] = reading
+            message = {
+                "type": kind,
+                "seq": max(seq, int(previous["seq"])),
+                "data": {"deviceId": str(device_id), "readings": merged},
+            }
+        elif previous is not None:
+            self.stats.coalesced += 1
+        self._data[slot] = message
+        self._data.move_to_end(slot)
+        self._wake.set()
+
+    def drop_device(self, device_id: uuid.UUID) -> None:
+        self.owned.discard(device_id)
+        for slot in [s for s in self._data if s[0] == device_id]:
+            del self._data[slot]
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closing is None:
+            self.closing = Closing(code, reason)
+        self._wake.set()
+
+    async def next_message(self, timeout_s: float | None = None) -> Message | None:
+        """The next frame to send; None when the stream is closing or nothing came within ``timeout_s``."""
+        while True:
+            if self._control:
+                return self._control.popleft()
+            if self.closing is not None:
+                return None
+            if self._data and not self.expired:
+                (device_id, _), message = self._data.popitem(last=False)
+                seq = int(message.get("seq", 0))
+                self._last_seq[device_id] = max(seq, self._last_seq.get(device_id, 0))
+                self.stats.sent += 1
+                return message
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await self._wake.wait()
+            except TimeoutError:
+                return None
+
+    def mark_delivered(self, device_id: uuid.UUID, seq: int) -> None:
+        self._last_seq[device_id] = max(seq, self._last_seq.get(device_id, 0))
+
+    def wake(self) -> None:
+        self._wake.set()

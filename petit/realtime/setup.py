@@ -1,0 +1,108 @@
+"""The streaming lifespan: channels backend, journal, hub. Redis when configured, memory otherwise."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.memory import MemoryChannelsBackend
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+from redis.asyncio import Redis
+
+from petit.auth.repositories import RefreshTokenRepository
+from petit.auth.services import AuthService
+from petit.realtime.config import StreamLimits
+from petit.realtime.directory import NoDevices, ThingsBoardDirectory
+from petit.realtime.hub import DeviceDirectory, Hub
+from petit.realtime.journal import Journal, MemoryJournal, RedisJournal
+from petit.users.repositories import UserRepository
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+    from contextlib import AbstractAsyncContextManager
+
+    from litestar import Litestar
+    from litestar.channels.backends.base import ChannelsBackend
+
+    from petit.lib.security import AccessClaims
+    from petit.settings import Settings
+
+#: Events a process's channel subscriber may hold before dropping the oldest (sessions coalesce anyway).
+_SUBSCRIBER_BACKLOG = 10_000
+
+
+def realtime_lifespan(
+    settings: Settings, redis: Redis[Any] | None
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """Runs after the main lifespan, so ``app.state`` already holds the cache, database and ThingsBoard."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        state = app.state
+        limits: StreamLimits = state.get("realtime_limits") or StreamLimits()
+        prefix = settings.redis.key_prefix
+        owned_redis = None
+        shared = redis
+        if shared is None and settings.redis.url:
+            # Pub/sub holds a connection of its own; a separate client keeps it off the cache's pool.
+            owned_redis = shared = Redis.from_url(settings.redis.url)
+        backend: ChannelsBackend
+        journal: Journal
+        if shared is not None:
+            backend = RedisChannelsPubSubBackend(redis=shared)
+            journal = RedisJournal(
+                shared, prefix=prefix, window=limits.resume_window, ttl_s=limits.resume_ttl_s
+            )
+        else:
+            backend = MemoryChannelsBackend()
+            journal = MemoryJournal(window=limits.resume_window, ttl_s=limits.resume_ttl_s)
+        channels = ChannelsPlugin(
+            backend,
+            arbitrary_channels_allowed=True,
+            subscriber_max_backlog=_SUBSCRIBER_BACKLOG,
+            subscriber_backlog_strategy="dropleft",
+        )
+
+        async def authenticate(token: str) -> AccessClaims:
+            # Checks signature, expiry and the revocation markers; the session is never used for queries.
+            async with state.sessionmaker() as db:
+                service = AuthService(
+                    users=UserRepository(db),
+                    refresh_tokens=RefreshTokenRepository(db),
+                    hasher=state.password_hasher,
+                    codec=state.token_codec,
+                    cache=state.cache,
+                    clock=state.clock,
+                    settings=settings.auth,
+                )
+                return await service.authenticate(token)
+
+        thingsboard = state.thingsboard
+        directory: DeviceDirectory = (
+            ThingsBoardDirectory(state.sessionmaker, thingsboard) if thingsboard is not None else NoDevices()
+        )
+        try:
+            async with channels:
+                hub = Hub(
+                    thingsboard=thingsboard,
+                    channels=channels,
+                    journal=journal,
+                    directory=directory,
+                    authenticate=authenticate,
+                    limits=limits,
+                    prefix=prefix,
+                )
+                await hub.start()
+                state.realtime = hub
+                state.realtime_authenticate = authenticate
+                try:
+                    yield
+                finally:
+                    await hub.aclose()
+                    state.realtime = None
+        finally:
+            if owned_redis is not None:
+                await owned_redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose()
+
+    return lifespan
