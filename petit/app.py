@@ -24,11 +24,13 @@ from petit.db.deps import provide_db_session
 from petit.db.engine import create_engine, create_sessionmaker
 from petit.devices.controllers import DeviceController
 from petit.errors import UnsupportedMediaTypeError, exception_handlers
+from petit.gateway.controllers import GatewayController
 from petit.health.controllers import HealthController
 from petit.health.services import HealthService
 from petit.lib.cache import Cache, MemoryCache, RedisCache
 from petit.lib.clock import Clock, SystemClock
 from petit.lib.security import AccessTokenCodec, PasswordHasher
+from petit.provisioning.controllers import provisioning_route_handlers
 from petit.realtime.controllers import StreamController, stream_socket
 from petit.realtime.setup import realtime_lifespan
 from petit.settings import Settings
@@ -167,6 +169,8 @@ def create_app(
             TelemetryController,
             CommandController,
             DeviceSettingsController,
+            GatewayController,
+            *provisioning_route_handlers(settings),
             StreamingController,
             StreamController,
             stream_socket,

@@ -1,0 +1,299 @@
+"""Self-provisioning by MAC, and the owner's approval to provision a factory-reset device again."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from petit.audit.services import Outcome
+from petit.db.models import ProvisionedDevice
+from petit.devices.errors import DeviceNotFoundError
+from petit.lib.secrets import new_secret
+from petit.lib.throttle import Subjects, TooManyAttemptsError
+from petit.provisioning.errors import (
+    InvalidMacAddressError,
+    InvalidProvisionCredentialsError,
+    NotProvisionedDeviceError,
+    ProvisioningDisabledError,
+    ReprovisionNotAllowedError,
+)
+from petit.provisioning.schemas import ProvisionedCredentials, ReprovisionApproval
+from petit.thingsboard.errors import ThingsBoardConflictError, ThingsBoardError
+from petit.thingsboard.models import AttributeScope
+
+if TYPE_CHECKING:
+    import uuid
+    from datetime import datetime
+
+    from petit.audit.services import DeviceEventService
+    from petit.devices.repositories import DeviceRepository
+    from petit.lib.cache import Cache
+    from petit.lib.clock import Clock
+    from petit.lib.secrets import SecretHasher
+    from petit.lib.throttle import AttemptThrottle
+    from petit.provisioning.repositories import ProvisionedDeviceRepository
+    from petit.settings import ProvisioningSettings
+    from petit.thingsboard.models import DeviceCredentials
+    from petit.thingsboard.port import ThingsBoardPort
+
+log = logging.getLogger(__name__)
+
+FLOW = "provisioning"
+_MAC = re.compile(r"[0-9A-F]{12}")
+#: How long a worker trusts that the profile is set up before checking ThingsBoard again.
+_PROFILE_CHECK_TTL_S = 3600.0
+
+
+def normalize_mac(value: str) -> str:
+    """``a4:b7:2c:cd:ff:33``, ``A4-B7-...`` and ``a4b72ccdff33`` all name ``A4B72CCDFF33``."""
+    mac = value.strip().upper().replace(":", "").replace("-", "")
+    if not _MAC.fullmatch(mac):
+        raise InvalidMacAddressError
+    return mac
+
+
+class ProvisioningService:
+    def __init__(
+        self,
+        *,
+        provisioned: ProvisionedDeviceRepository,
+        devices: DeviceRepository,
+        thingsboard: ThingsBoardPort,
+        events: DeviceEventService,
+        throttle: AttemptThrottle,
+        hasher: SecretHasher,
+        cache: Cache,
+        clock: Clock,
+        settings: ProvisioningSettings,
+    ) -> None:
+        self._provisioned = provisioned
+        self._devices = devices
+        self._tb = thingsboard
+        self._events = events
+        self._throttle = throttle
+        self._hasher = hasher
+        self._cache = cache
+        self._clock = clock
+        self._settings = settings
+
+    def _credentials(self) -> tuple[str, str]:
+        key, secret = self._settings.device_key, self._settings.device_secret
+        if not key or secret is None:
+            raise ProvisioningDisabledError
+        return key, secret.get_secret_value()
+
+    async def ensure_profile(self) -> None:
+        """Make ThingsBoard's profile accept the configured key and secret, so devices may also provision
+        through ThingsBoard's own ``/provision``; remembered in the shared cache for an hour."""
+        key, secret = self._credentials()
+        fingerprint = hashlib.sha256(f"{self._settings.profile_name}\0{key}\0{secret}".encode()).hexdigest()[
+            :16
+        ]
+        marker = f"provisioning:profile:{fingerprint}"
+        if await self._cache.get(marker) is not None:
+            return
+        await self._tb.ensure_provisioning_profile(self._settings.profile_name, key=key, secret=secret)
+        await self._cache.set(marker, "1", ttl_s=_PROFILE_CHECK_TTL_S)
+
+    async def provision(
+        self,
+        *,
+        mac_address: str,
+        provision_key: str,
+        provision_secret: str,
+        device_secret: str | None,
+        client_ip: str,
+    ) -> ProvisionedCredentials:
+        key, secret = self._credentials()
+        mac = normalize_mac(mac_address)
+        subjects = Subjects(device=f"mac:{mac}", client_ip=client_ip)
+        try:
+            await self._throttle.check(subjects)
+        except TooManyAttemptsError:
+            await self._record("provision", Outcome.THROTTLED, mac, client_ip, reason="too_many_attempts")
+            raise
+        # Both comparisons always run (no short-circuit), so timing tells nothing about which one failed.
+        key_ok = hmac.compare_digest(provision_key.encode(), key.encode())
+        secret_ok = hmac.compare_digest(provision_secret.encode(), secret.encode())
+        if not (key_ok & secret_ok):
+            await self._throttle.failed(subjects)
+            await self._record(
+                "provision", Outcome.FAILED, mac, client_ip, reason="wrong_provision_credentials"
+            )
+            raise InvalidProvisionCredentialsError
+        await self.ensure_profile()
+        row = await self._provisioned.by_mac(mac)
+        if row is None:
+            return await self._provision_new(mac, client_ip)
+        return await self._provision_again(row, device_secret, subjects, client_ip)
+
+    async def _provision_new(self, mac: str, client_ip: str) -> ProvisionedCredentials:
+        existing = await self._tb.find_device(mac)
+        if existing is not None:
+            # Registered through ThingsBoard's own /provision (or by hand): petit never issued a device secret
+            # for it, so it cannot tell the real device from someone who read the MAC off a label.
+            await self._record(
+                "provision",
+                Outcome.REFUSED,
+                mac,
+                client_ip,
+                reason="registered_elsewhere",
+                device_id=existing.id,
+            )
+            raise ReprovisionNotAllowedError
+        token = new_secret()
+        try:
+            record = await self._tb.create_device(
+                mac, owner_id=None, profile=self._settings.profile_name, access_token=token
+            )
+        except ThingsBoardConflictError:
+            # Another request registered this MAC a moment ago; that one got the credentials.
+            await self._record("provision", Outcome.REFUSED, mac, client_ip, reason="registered_concurrently")
+            raise ReprovisionNotAllowedError from None
+        device_secret = new_secret()
+        now = self._clock.now()
+        try:
+            credentials = await self._tb.get_credentials(record.id)
+            await self._mark(record.id, now, client_ip, count=1)
+            await self._provisioned.add(
+                ProvisionedDevice(
+                    mac=mac,
+                    platform_device_id=record.id,
+                    device_secret_digest=self._hasher.digest(device_secret),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        except BaseException:
+            # Nothing half-made: a device that nobody received credentials for is deleted again.
+            await self._delete_quietly(record.id)
+            raise
+        await self._record("provision", Outcome.SUCCEEDED, mac, client_ip, device_id=record.id)
+        return self._answer(mac, credentials, device_secret, reprovisioned=False)
+
+    async def _provision_again(
+        self, row: ProvisionedDevice, device_secret: str | None, subjects: Subjects, client_ip: str
+    ) -> ProvisionedCredentials:
+        now = self._clock.now()
+        new_device_secret = new_secret()
+        new_digest = self._hasher.digest(new_device_secret)
+        via = "device_secret"
+        allowed = False
+        if device_secret and self._hasher.matches(device_secret, row.device_secret_digest):
+            allowed = await self._provisioned.consume_secret(
+                row.id, row.device_secret_digest, new_digest=new_digest, now=now
+            )
+        if not allowed:
+            via = "owner_approval"
+            allowed = await self._provisioned.consume_approval(row.id, new_digest=new_digest, now=now)
+        if not allowed:
+            if device_secret:
+                await self._throttle.failed(subjects)
+            reason = "wrong_device_secret" if device_secret else "not_approved"
+            await self._record(
+                "reprovision",
+                Outcome.REFUSED,
+                row.mac,
+                client_ip,
+                reason=reason,
+                device_id=row.platform_device_id,
+            )
+            raise ReprovisionNotAllowedError
+        token = new_secret()
+        # A failure here rolls the request back, so the secret or approval just used stays usable for a retry.
+        credentials = await self._tb.rotate_credentials(row.platform_device_id, token)
+        await self._mark(row.platform_device_id, now, client_ip, count=row.provision_count + 1)
+        await self._record(
+            "reprovision", Outcome.SUCCEEDED, row.mac, client_ip, device_id=row.platform_device_id, via=via
+        )
+        return self._answer(row.mac, credentials, new_device_secret, reprovisioned=True)
+
+    async def allow_reprovision(
+        self, *, user_id: uuid.UUID, device_id: uuid.UUID, client_ip: str
+    ) -> ReprovisionApproval:
+        """The owner vouches for the next registration of this device's MAC (after a factory reset)."""
+        device = await self._devices.get_owned(user_id, device_id)
+        if device is None:
+            raise DeviceNotFoundError
+        row = await self._provisioned.by_platform_id(device.platform_device_id)
+        if row is None:
+            raise NotProvisionedDeviceError
+        now = self._clock.now()
+        row.reprovision_armed_until = now + timedelta(seconds=self._settings.reprovision_window_s)
+        row.updated_at = now
+        await self._provisioned.save(row)
+        await self._events.record(
+            flow=FLOW,
+            action="allow_reprovision",
+            outcome=Outcome.SUCCEEDED,
+            platform_device_id=row.platform_device_id,
+            device_ref=row.mac,
+            actor_user_id=user_id,
+            client_ip=client_ip,
+        )
+        return ReprovisionApproval(
+            device_id=device.id, mac_address=row.mac, allowed_until=row.reprovision_armed_until
+        )
+
+    @staticmethod
+    def _answer(
+        mac: str, credentials: DeviceCredentials, device_secret: str, *, reprovisioned: bool
+    ) -> ProvisionedCredentials:
+        return ProvisionedCredentials(
+            device_name=mac,
+            access_token=credentials.access_token,
+            device_secret=device_secret,
+            mqtt_host=credentials.mqtt_host,
+            mqtt_port=credentials.mqtt_port,
+            reprovisioned=reprovisioned,
+        )
+
+    async def _mark(
+        self, platform_device_id: uuid.UUID, now: datetime, client_ip: str, *, count: int
+    ) -> None:
+        # What operators see on the device in ThingsBoard's UI; never a secret.
+        await self._tb.save_attributes(
+            platform_device_id,
+            AttributeScope.SERVER,
+            {
+                "provisionState": "provisioned",
+                "lastProvisioning": {
+                    "at": now.isoformat(),
+                    "via": "petit-mac",
+                    "clientIp": client_ip,
+                    "count": count,
+                },
+            },
+        )
+
+    async def _delete_quietly(self, platform_device_id: uuid.UUID) -> None:
+        try:
+            await self._tb.delete_device(platform_device_id)
+        except ThingsBoardError:
+            log.warning("provisioning.compensation_failed device=%s", platform_device_id)
+
+    async def _record(
+        self,
+        action: str,
+        outcome: Outcome,
+        mac: str,
+        client_ip: str,
+        *,
+        reason: str | None = None,
+        device_id: uuid.UUID | None = None,
+        via: str | None = None,
+    ) -> None:
+        await self._events.record(
+            flow=FLOW,
+            action=action,
+            outcome=outcome,
+            platform_device_id=device_id,
+            device_ref=mac,
+            client_ip=client_ip,
+            reason=reason,
+            details={"via": via} if via else None,
+        )
