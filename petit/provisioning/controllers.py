@@ -134,7 +134,7 @@ class DebugProvisioningController(Controller):
         request: Request[object, object, State],
         provisioning_service: NamedDependency[ProvisioningService],
         settings: NamedDependency[Settings],
-        mac: Annotated[str | None, QueryParameter(query="mac-address", max_length=17)] = None,
+        mac: Annotated[str | None, QueryParameter(name="mac-address", max_length=17)] = None,
     ) -> DebugProvisioningResponse:
         body = await request.body()
         payload: Any = {"mac-address": mac}

@@ -56,6 +56,19 @@ def normalize_mac(value: str) -> str:
     return mac
 
 
+async def ensure_provisioning_profile(
+    thingsboard: ThingsBoardPort, cache: Cache, profile_name: str, key: str, secret: str
+) -> None:
+    """Make ThingsBoard's profile accept the configured key and secret, so devices may also provision
+    through ThingsBoard's own ``/provision``; remembered in the shared cache for an hour."""
+    fingerprint = hashlib.sha256(f"{profile_name}\0{key}\0{secret}".encode()).hexdigest()[:16]
+    marker = f"provisioning:profile:{fingerprint}"
+    if await cache.get(marker) is not None:
+        return
+    await thingsboard.ensure_provisioning_profile(profile_name, key=key, secret=secret)
+    await cache.set(marker, "1", ttl_s=_PROFILE_CHECK_TTL_S)
+
+
 class ProvisioningService:
     def __init__(
         self,
@@ -87,17 +100,8 @@ class ProvisioningService:
         return key, secret.get_secret_value()
 
     async def ensure_profile(self) -> None:
-        """Make ThingsBoard's profile accept the configured key and secret, so devices may also provision
-        through ThingsBoard's own ``/provision``; remembered in the shared cache for an hour."""
         key, secret = self._credentials()
-        fingerprint = hashlib.sha256(f"{self._settings.profile_name}\0{key}\0{secret}".encode()).hexdigest()[
-            :16
-        ]
-        marker = f"provisioning:profile:{fingerprint}"
-        if await self._cache.get(marker) is not None:
-            return
-        await self._tb.ensure_provisioning_profile(self._settings.profile_name, key=key, secret=secret)
-        await self._cache.set(marker, "1", ttl_s=_PROFILE_CHECK_TTL_S)
+        await ensure_provisioning_profile(self._tb, self._cache, self._settings.profile_name, key, secret)
 
     async def provision(
         self,
