@@ -82,8 +82,8 @@ class DeviceController(Controller):
     async def list_devices(
         self,
         *,
-        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=100)] = 50,
-        offset: Annotated[int, QueryParameter(query="offset", ge=0, le=1_000_000)] = 0,
+        limit: Annotated[int, QueryParameter(name="limit", ge=1, le=100)] = 50,
+        offset: Annotated[int, QueryParameter(name="offset", ge=0, le=1_000_000)] = 0,
         access_claims: NamedDependency[AccessClaims],
         device_service: NamedDependency[DeviceService],
     ) -> DevicePage:
