@@ -18,6 +18,7 @@ from litestar.plugins.pydantic import PydanticPlugin
 from redis.asyncio import Redis
 
 import petit
+from petit.audit.controllers import DeviceEventController
 from petit.auth.controllers import AuthController
 from petit.commands.controllers import CommandController, DeviceSettingsController
 from petit.db.deps import provide_db_session
@@ -30,7 +31,10 @@ from petit.health.services import HealthService
 from petit.lib.cache import Cache, MemoryCache, RedisCache
 from petit.lib.clock import Clock, SystemClock
 from petit.lib.security import AccessTokenCodec, PasswordHasher
+from petit.pairing.controllers import ClaimController, PairingController, ReleaseController
+from petit.pairing.deps import pairing_watcher_lifespan
 from petit.provisioning.controllers import provisioning_route_handlers
+from petit.provisioning.setup import provisioning_startup
 from petit.realtime.controllers import StreamController, stream_socket
 from petit.realtime.setup import realtime_lifespan
 from petit.settings import Settings
@@ -174,12 +178,17 @@ def create_app(
             StreamingController,
             StreamController,
             stream_socket,
+            PairingController,
+            ClaimController,
+            ReleaseController,
+            DeviceEventController,
         ],
         dependencies={
             "settings": Provide(provide_settings),
             "db_session": Provide(provide_db_session),
         },
-        lifespan=[lifespan, realtime_lifespan(settings, redis)],
+        lifespan=[lifespan, realtime_lifespan(settings, redis), pairing_watcher_lifespan(settings)],
+        on_startup=[provisioning_startup(settings)],
         state=state,
         plugins=[PydanticPlugin(prefer_alias=True)],
         exception_handlers=exception_handlers(),

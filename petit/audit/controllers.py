@@ -38,8 +38,8 @@ class DeviceEventController(Controller):
         device_id: FromPath[uuid.UUID],
         access_claims: NamedDependency[AccessClaims],
         db_session: NamedDependency[AsyncSession],
-        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=100)] = 50,
-        offset: Annotated[int, QueryParameter(query="offset", ge=0, le=1_000_000)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
     ) -> DeviceEventPage:
         device = await DeviceRepository(db_session).get_owned(access_claims.user_id, device_id)
         if device is None:

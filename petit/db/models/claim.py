@@ -7,7 +7,7 @@ from sqlmodel import Field, SQLModel
 
 class ClaimCode(SQLModel, table=True):
     """A short claim code (seed 000) a user hands to a pre-provisioned device, which sends it to ThingsBoard
-    as its claim secret; the user then claims the device with it. Single-use, bound to its creator."""
+    as its claim secret; the user then claims the device with it. Single-use; whoever holds it may use it."""
 
     __tablename__ = "claim_codes"
 

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from typing import TYPE_CHECKING
+
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petit.audit.deps import secret_hasher, throttle_limits
+from petit.audit.services import DeviceEventService
+from petit.errors import PlatformUnavailableError
+from petit.lib.throttle import AttemptThrottle
+from petit.pairing.claims import ClaimService, ReleaseService
+from petit.pairing.services import PairingAdvancer, PairingService, PairingWatcher
+from petit.settings import Settings
+from petit.thingsboard.port import ThingsBoardPort
+from petit.users.linking import PlatformLinker
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+
+def _thingsboard(state: State) -> ThingsBoardPort:
+    thingsboard: ThingsBoardPort | None = state.thingsboard
+    if thingsboard is None:
+        raise PlatformUnavailableError("The device platform is not configured")
+    return thingsboard
+
+
+def build_advancer(state: State, settings: Settings) -> PairingAdvancer:
+    return PairingAdvancer(
+        sessionmaker=state.sessionmaker,
+        thingsboard=_thingsboard(state),
+        hasher=secret_hasher(settings),
+        throttle=AttemptThrottle(state.cache, state.clock, throttle_limits(settings.ownership)),
+        events=DeviceEventService(sessionmaker=state.sessionmaker, clock=state.clock),
+        clock=state.clock,
+    )
+
+
+async def provide_pairing_service(
+    state: State, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> PairingService:
+    advancer = build_advancer(state, settings)
+    thingsboard = _thingsboard(state)
+    return PairingService(
+        session=db_session,
+        thingsboard=thingsboard,
+        linker=PlatformLinker(thingsboard, state.clock),
+        advancer=advancer,
+        hasher=secret_hasher(settings),
+        throttle=AttemptThrottle(state.cache, state.clock, throttle_limits(settings.ownership)),
+        events=DeviceEventService(sessionmaker=state.sessionmaker, clock=state.clock),
+        clock=state.clock,
+        ttl_s=settings.ownership.pairing_ttl_s,
+    )
+
+
+async def provide_claim_service(
+    state: State, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> ClaimService:
+    thingsboard = _thingsboard(state)
+    return ClaimService(
+        session=db_session,
+        thingsboard=thingsboard,
+        linker=PlatformLinker(thingsboard, state.clock),
+        hasher=secret_hasher(settings),
+        throttle=AttemptThrottle(state.cache, state.clock, throttle_limits(settings.ownership)),
+        events=DeviceEventService(sessionmaker=state.sessionmaker, clock=state.clock),
+        cache=state.cache,
+        clock=state.clock,
+        code_ttl_s=settings.ownership.claim_code_ttl_s,
+    )
+
+
+async def provide_release_service(state: State, db_session: NamedDependency[AsyncSession]) -> ReleaseService:
+    return ReleaseService(
+        session=db_session,
+        thingsboard=_thingsboard(state),
+        events=DeviceEventService(sessionmaker=state.sessionmaker, clock=state.clock),
+        clock=state.clock,
+    )
+
+
+def pairing_watcher_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """The per-process watcher that notices paired devices; runs after the main lifespan set up the state."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if app.state.get("thingsboard") is None:
+            yield
+            return
+        watcher = PairingWatcher(
+            build_advancer(app.state, settings), interval_s=settings.ownership.pairing_watch_interval_s
+        )
+        app.state.pairing_watcher = watcher
+        task = asyncio.create_task(watcher.run(), name="petit-pairing-watcher")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    return lifespan

@@ -1,0 +1,396 @@
+"""App-assisted pairing (seed 001 v2): reserve a device, hand the app its secrets, complete when the device
+proves it received them (porto_contract/device/pairing.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from petit.audit.services import Outcome
+from petit.db.models import OPEN_PAIRING_STATES, Device, Pairing, PairingState, User
+from petit.devices.errors import DeviceNameTakenError
+from petit.devices.repositories import DeviceRepository
+from petit.devices.services import platform_device_name, platform_label
+from petit.lib.clock import as_utc
+from petit.lib.secrets import new_secret
+from petit.lib.throttle import Subjects, TooManyAttemptsError
+from petit.pairing.common import (
+    PAIR_KEY_ATTRIBUTE,
+    ownership_attributes,
+    reserved_device_name,
+    show_ownership,
+)
+from petit.pairing.errors import PairingClosedError, PairingNotFoundError
+from petit.pairing.schemas import PairingCreate, PairingRead, PairingStarted
+from petit.thingsboard.errors import ThingsBoardError, ThingsBoardUnavailableError
+from petit.thingsboard.models import AttributeScope
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from petit.audit.services import DeviceEventService
+    from petit.lib.clock import Clock
+    from petit.lib.secrets import SecretHasher
+    from petit.lib.throttle import AttemptThrottle
+    from petit.thingsboard.port import ThingsBoardPort
+    from petit.users.linking import PlatformLinker
+
+log = logging.getLogger(__name__)
+
+FLOW = "pairing"
+
+
+def pairing_read(pairing: Pairing) -> PairingRead:
+    return PairingRead(
+        id=pairing.id,
+        name=pairing.name,
+        state=pairing.state,
+        failure_reason=pairing.failure_reason,
+        device_id=pairing.device_id if pairing.state == PairingState.COMPLETED else None,
+        created_at=pairing.created_at,
+        expires_at=pairing.expires_at,
+        connected_at=pairing.connected_at,
+        finished_at=pairing.finished_at,
+    )
+
+
+class PairingAdvancer:
+    """Moves one open pairing forward from what ThingsBoard shows: connected, completed, expired, failed.
+
+    Safe to run from every petit process at once: each pairing row is locked while it is advanced (others
+    skip it), every step is repeatable, and the database changes commit together only after ThingsBoard
+    agreed, so a failure half-way leaves the pairing open for the next attempt, never half-completed.
+    """
+
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        thingsboard: ThingsBoardPort,
+        hasher: SecretHasher,
+        throttle: AttemptThrottle,
+        events: DeviceEventService,
+        clock: Clock,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._tb = thingsboard
+        self._hasher = hasher
+        self._throttle = throttle
+        self._events = events
+        self._clock = clock
+
+    async def open_ids(self, *, limit: int = 1000) -> list[uuid.UUID]:
+        async with self._sessionmaker() as session:
+            result = await session.execute(
+                select(Pairing.id)
+                .where(col(Pairing.state).in_(OPEN_PAIRING_STATES))
+                .order_by(col(Pairing.created_at))
+                .limit(limit)
+            )
+            return list(result.scalars().all())
+
+    async def advance(self, pairing_id: uuid.UUID) -> None:
+        async with self._sessionmaker() as session:
+            result = await session.execute(
+                select(Pairing).where(col(Pairing.id) == pairing_id).with_for_update(skip_locked=True)
+            )
+            pairing = result.scalar_one_or_none()
+            if pairing is None or pairing.state not in OPEN_PAIRING_STATES:
+                return
+            now = self._clock.now()
+            if as_utc(pairing.expires_at) <= now:
+                await self._close(session, pairing, PairingState.EXPIRED, reason="expired")
+                return
+            device_id = pairing.platform_device_id
+            reported = await self._tb.get_attributes(device_id, AttributeScope.REPORTED, [PAIR_KEY_ATTRIBUTE])
+            key = reported.get(PAIR_KEY_ATTRIBUTE)
+            if key is not None:
+                if isinstance(key, str) and self._hasher.matches(key, pairing.pair_key_hash):
+                    await self._complete(session, pairing)
+                else:
+                    await self._wrong_key(session, pairing)
+                return
+            if pairing.state == PairingState.PENDING:
+                server = await self._tb.get_attributes(device_id, AttributeScope.SERVER, ["lastConnectTime"])
+                if server.get("lastConnectTime"):
+                    pairing.state = PairingState.DEVICE_CONNECTED
+                    pairing.connected_at = now
+                    await session.commit()
+                    await show_ownership(
+                        self._tb, device_id, {"pairingState": PairingState.DEVICE_CONNECTED.value}
+                    )
+
+    async def _wrong_key(self, session: AsyncSession, pairing: Pairing) -> None:
+        device_id = pairing.platform_device_id
+        # Removed so one wrong publish counts once; the device may publish again with the right key.
+        await self._tb.delete_attributes(device_id, AttributeScope.REPORTED, [PAIR_KEY_ATTRIBUTE])
+        locked = await self._throttle.failed(Subjects(device=str(device_id)))
+        await self._events.record(
+            flow=FLOW,
+            action="complete",
+            outcome=Outcome.FAILED,
+            reason="wrong_pair_key",
+            platform_device_id=device_id,
+            actor_user_id=pairing.user_id,
+            details={"pairingId": str(pairing.id)},
+        )
+        if locked:
+            await self._close(session, pairing, PairingState.FAILED, reason="too_many_attempts")
+
+    async def _close(
+        self, session: AsyncSession, pairing: Pairing, state: PairingState, *, reason: str
+    ) -> None:
+        """End an open pairing without a device: the reserved one is deleted, nothing is left behind."""
+        await self._tb.delete_device(pairing.platform_device_id)
+        pairing.state = state
+        pairing.failure_reason = None if state is PairingState.CANCELLED else reason
+        pairing.finished_at = self._clock.now()
+        await session.commit()
+        await self._events.record(
+            flow=FLOW,
+            action="cancel" if state is PairingState.CANCELLED else "complete",
+            outcome=Outcome.EXPIRED if state is PairingState.EXPIRED else Outcome.REFUSED,
+            reason=reason,
+            platform_device_id=pairing.platform_device_id,
+            actor_user_id=pairing.user_id,
+            details={"pairingId": str(pairing.id)},
+        )
+
+    async def _complete(self, session: AsyncSession, pairing: Pairing) -> None:
+        device_id = pairing.platform_device_id
+        user = await session.get(User, pairing.user_id)
+        if user is None:  # the account was deleted meanwhile (the pairing row would be gone too)
+            return
+        devices = DeviceRepository(session)
+        if await devices.get_by_name(user.id, pairing.name) is not None:
+            await self._close(session, pairing, PairingState.FAILED, reason="device_name_taken")
+            return
+        now = self._clock.now()
+        try:
+            await devices.add(
+                Device(
+                    id=pairing.device_id,
+                    owner_id=user.id,
+                    platform_device_id=device_id,
+                    name=pairing.name,
+                    label=pairing.label,
+                    extra={},
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        except IntegrityError:
+            # Lost a race with a device created under the same name; the next round fails the pairing.
+            await session.rollback()
+            return
+        # From here on ThingsBoard holds the device under petit's usual name; reconcile pairs it with its row.
+        await self._tb.update_device(device_id, name=platform_device_name(pairing.device_id))
+        await self._tb.delete_attributes(device_id, AttributeScope.REPORTED, [PAIR_KEY_ATTRIBUTE])
+        pairing.state = PairingState.COMPLETED
+        pairing.connected_at = pairing.connected_at or now
+        pairing.finished_at = now
+        await session.commit()
+        await show_ownership(
+            self._tb,
+            device_id,
+            ownership_attributes(state=PairingState.COMPLETED.value, owner=user.email, flow=FLOW, at=now),
+        )
+        await self._events.record(
+            flow=FLOW,
+            action="complete",
+            outcome=Outcome.SUCCEEDED,
+            platform_device_id=device_id,
+            actor_user_id=user.id,
+            details={"pairingId": str(pairing.id), "deviceId": str(pairing.device_id)},
+        )
+        log.info("pairing.completed pairing_id=%s device_id=%s", pairing.id, pairing.device_id)
+
+    async def cancel(self, user_id: uuid.UUID, pairing_id: uuid.UUID, *, client_ip: str | None) -> None:
+        async with self._sessionmaker() as session:
+            result = await session.execute(
+                select(Pairing)
+                .where(col(Pairing.id) == pairing_id, col(Pairing.user_id) == user_id)
+                .with_for_update()
+            )
+            pairing = result.scalar_one_or_none()
+            if pairing is None:
+                raise PairingNotFoundError
+            if pairing.state not in OPEN_PAIRING_STATES:
+                raise PairingClosedError
+            await self._close(session, pairing, PairingState.CANCELLED, reason="cancelled")
+
+
+class PairingWatcher:
+    """One per petit process: every ``interval_s`` advances each open pairing (see ``PairingAdvancer``)."""
+
+    def __init__(self, advancer: PairingAdvancer, *, interval_s: float, concurrency: int = 16) -> None:
+        self._advancer = advancer
+        self._interval_s = interval_s
+        self._concurrency = asyncio.Semaphore(concurrency)
+
+    async def _one(self, pairing_id: uuid.UUID) -> None:
+        async with self._concurrency:
+            try:
+                await self._advancer.advance(pairing_id)
+            except ThingsBoardError as exc:
+                # Left open; the next round tries again.
+                log.warning(
+                    "pairing.advance_deferred pairing_id=%s reason=%s", pairing_id, type(exc).__name__
+                )
+
+    async def tick(self) -> int:
+        ids = await self._advancer.open_ids()
+        await asyncio.gather(*(self._one(i) for i in ids))
+        return len(ids)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("pairing.watch_failed")
+            await asyncio.sleep(self._interval_s)
+
+
+class PairingService:
+    def __init__(
+        self,
+        *,
+        session: AsyncSession,
+        thingsboard: ThingsBoardPort,
+        linker: PlatformLinker,
+        advancer: PairingAdvancer,
+        hasher: SecretHasher,
+        throttle: AttemptThrottle,
+        events: DeviceEventService,
+        clock: Clock,
+        ttl_s: int,
+    ) -> None:
+        self._session = session
+        self._tb = thingsboard
+        self._linker = linker
+        self._advancer = advancer
+        self._hasher = hasher
+        self._throttle = throttle
+        self._events = events
+        self._clock = clock
+        self._ttl = timedelta(seconds=ttl_s)
+
+    async def start(self, user: User, data: PairingCreate, *, client_ip: str | None) -> PairingStarted:
+        try:
+            await self._throttle.check(Subjects(user_id=user.id, client_ip=client_ip))
+        except TooManyAttemptsError:
+            await self._events.record(
+                flow=FLOW,
+                action="start",
+                outcome=Outcome.THROTTLED,
+                actor_user_id=user.id,
+                client_ip=client_ip,
+            )
+            raise
+        if await DeviceRepository(self._session).get_by_name(user.id, data.name) is not None:
+            raise DeviceNameTakenError
+        await self._linker.ensure_linked(user)
+        pairing_id = uuid.uuid4()
+        pair_key, owner_key, access_token = new_secret(), new_secret(), new_secret()
+        name = reserved_device_name(pairing_id)
+        try:
+            record = await self._tb.create_device(
+                name,
+                owner_id=user.platform_owner_id,
+                label=platform_label(data.name, data.label),
+                access_token=access_token,
+            )
+        except ThingsBoardUnavailableError as exc:
+            if exc.request_sent:
+                await self._forget(name)
+            raise
+        now = self._clock.now()
+        try:
+            credentials = await self._tb.get_credentials(record.id)
+            await self._tb.save_attributes(
+                record.id,
+                AttributeScope.SERVER,
+                {
+                    "pairingState": PairingState.PENDING.value,
+                    "owner": user.email,
+                    "pairingId": str(pairing_id),
+                },
+            )
+            pairing = Pairing(
+                id=pairing_id,
+                user_id=user.id,
+                platform_device_id=record.id,
+                device_id=uuid.uuid4(),
+                name=data.name,
+                label=data.label,
+                pair_key_hash=self._hasher.digest(pair_key),
+                owner_key_hash=self._hasher.digest(owner_key),
+                client_ip=client_ip,
+                created_at=now,
+                expires_at=now + self._ttl,
+            )
+            self._session.add(pairing)
+            await self._session.flush()
+        except BaseException:
+            # Nothing half-made: without its pairing row the reserved device must not outlive the request.
+            await self._undo_reservation(record.id)
+            raise
+        await self._events.record(
+            flow=FLOW,
+            action="start",
+            outcome=Outcome.SUCCEEDED,
+            platform_device_id=record.id,
+            actor_user_id=user.id,
+            client_ip=client_ip,
+            details={"pairingId": str(pairing_id)},
+        )
+        return PairingStarted(
+            pairing_id=pairing_id,
+            pair_key=pair_key,
+            owner_key=owner_key,
+            access_token=credentials.access_token,
+            mqtt_host=credentials.mqtt_host,
+            mqtt_port=credentials.mqtt_port,
+            expires_at=pairing.expires_at,
+            state=pairing.state,
+        )
+
+    async def get(self, user_id: uuid.UUID, pairing_id: uuid.UUID) -> PairingRead:
+        # Look at ThingsBoard first so the answer is current even between watcher rounds.
+        try:
+            await self._advancer.advance(pairing_id)
+        except ThingsBoardError as exc:
+            log.info(
+                "pairing.advance_on_read_deferred pairing_id=%s reason=%s", pairing_id, type(exc).__name__
+            )
+        result = await self._session.execute(
+            select(Pairing).where(col(Pairing.id) == pairing_id, col(Pairing.user_id) == user_id)
+        )
+        pairing = result.scalar_one_or_none()
+        if pairing is None:
+            raise PairingNotFoundError
+        return pairing_read(pairing)
+
+    async def cancel(self, user_id: uuid.UUID, pairing_id: uuid.UUID, *, client_ip: str | None) -> None:
+        await self._advancer.cancel(user_id, pairing_id, client_ip=client_ip)
+
+    async def _undo_reservation(self, device_id: uuid.UUID) -> None:
+        try:
+            await self._tb.delete_device(device_id)
+        except ThingsBoardError:
+            log.exception("pairing.compensation_failed platform_id=%s", device_id)
+
+    async def _forget(self, name: str) -> None:
+        try:
+            record = await self._tb.find_device(name)
+            if record is not None:
+                await self._tb.delete_device(record.id)
+        except ThingsBoardError as exc:
+            log.warning("pairing.compensation_deferred name=%s reason=%s", name, type(exc).__name__)
