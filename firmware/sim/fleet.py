@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from firmware.sim.world import World
 
+REQUEST_TIMEOUT_S = 10.0
 CAPABILITIES = ["telemetry", "rpc", "shared-attributes", "claim", "provision", "pairKey"]
 
 
@@ -93,7 +94,11 @@ class SimDevice:
         """Open the local API on this loop (call on the fleet's loop)."""
 
         async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await http.serve(self.device, reader, writer)
+            try:
+                # A client that opens a connection and says nothing must not hold it forever.
+                await asyncio.wait_for(http.serve(self.device, reader, writer), REQUEST_TIMEOUT_S)
+            except TimeoutError:
+                writer.close()
 
         self._server = await asyncio.start_server(on_connection, "127.0.0.1", port)
         self.port = int(self._server.sockets[0].getsockname()[1])
