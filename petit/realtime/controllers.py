@@ -138,8 +138,7 @@ async def _authenticate(
 async def _after_auth(hub: Hub, socket: WebSocket[Any, Any, Any], session: Session, last_seq: Any) -> None:
     await socket.send_json({"type": "authenticated", "message": "Authentication successful."})
     if isinstance(last_seq, int) and not isinstance(last_seq, bool) and last_seq >= 0:
-        for missed in await hub.replay(session, last_seq):
-            session.offer(missed)
+        session.replay(await hub.replay(session, last_seq))
 
 
 async def _sender(socket: WebSocket[Any, Any, Any], session: Session) -> None:
@@ -297,8 +296,7 @@ class StreamController(Controller):
         if resume is None and last_event_id is not None and last_event_id.isdigit():
             resume = int(last_event_id)
         if resume is not None:
-            for missed in await hub.replay(session, resume):
-                session.offer(missed)
+            session.replay(await hub.replay(session, resume))
         return ServerSentEvent(_sse_events(hub, session))
 
 

@@ -51,6 +51,8 @@ class Session:
     stats: SessionStats = field(default_factory=SessionStats)
     _control: deque[Message] = field(default_factory=deque)
     _data: OrderedDict[tuple[uuid.UUID, str], Message] = field(default_factory=OrderedDict)
+    #: Resumed events, sent one by one before live data: a resume must not coalesce away what was missed.
+    _replay: deque[Message] = field(default_factory=deque)
     _last_seq: dict[uuid.UUID, int] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -118,6 +120,29 @@ class Session:
         self._data.move_to_end(slot)
         self._wake.set()
 
+    def replay(self, messages: list[Message]) -> None:
+        """Queue missed events (already bounded by the resume window) ahead of live data."""
+        for message in messages:
+            filtered = self._filtered(message)
+            if filtered is not None:
+                self._replay.append(filtered)
+        self._wake.set()
+
+    def _filtered(self, message: Message) -> Message | None:
+        data = message.get("data") or {}
+        try:
+            device_id = uuid.UUID(str(data.get("deviceId")))
+        except ValueError:
+            return None
+        if device_id not in self.watching:
+            return None
+        if message.get("type") != "deviceData" or self.keys is None:
+            return message
+        readings = {k: v for k, v in (data.get("readings") or {}).items() if k in self.keys}
+        if not readings:
+            return None
+        return {**message, "data": {"deviceId": str(device_id), "readings": readings}}
+
     def drop_device(self, device_id: uuid.UUID) -> None:
         self.owned.discard(device_id)
         for slot in [s for s in self._data if s[0] == device_id]:
@@ -135,12 +160,18 @@ class Session:
                 return self._control.popleft()
             if self.closing is not None:
                 return None
-            if self._data and not self.expired:
-                (device_id, _), message = self._data.popitem(last=False)
-                seq = int(message.get("seq", 0))
-                self._last_seq[device_id] = max(seq, self._last_seq.get(device_id, 0))
-                self.stats.sent += 1
-                return message
+            if self.expired:
+                pass
+            elif self._replay:
+                message = self._replay.popleft()
+                if self._deliverable(message):
+                    return message
+                continue
+            elif self._data:
+                _, message = self._data.popitem(last=False)
+                if self._deliverable(message):
+                    return message
+                continue
             self._wake.clear()
             try:
                 async with asyncio.timeout(timeout_s):
@@ -148,8 +179,16 @@ class Session:
             except TimeoutError:
                 return None
 
-    def mark_delivered(self, device_id: uuid.UUID, seq: int) -> None:
-        self._last_seq[device_id] = max(seq, self._last_seq.get(device_id, 0))
+    def _deliverable(self, message: Message) -> bool:
+        """Skip what was already sent (live data overlapping a resume); record the rest as sent."""
+        seq = int(message.get("seq", 0))
+        if seq:
+            device_id = uuid.UUID(str(message["data"]["deviceId"]))
+            if seq <= self._last_seq.get(device_id, 0) or device_id not in self.watching:
+                return False
+            self._last_seq[device_id] = seq
+        self.stats.sent += 1
+        return True
 
     def wake(self) -> None:
         self._wake.set()

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -82,7 +83,8 @@ async def new_account(server: Server, tag: str = "rt") -> Account:
         logged = await client.post("/auth/login", json={"email": email, "password": password})
         assert logged.status_code == 200, logged.text
         tokens = logged.json()
-    return Account(email, password, tokens["accessToken"], tokens["refreshToken"], uuid.UUID(signed.json()["id"]))
+    user_id = uuid.UUID(signed.json()["id"])
+    return Account(email, password, tokens["accessToken"], tokens["refreshToken"], user_id)
 
 
 async def login_again(server: Server, account: Account) -> str:
@@ -104,7 +106,8 @@ async def give_device(server: Server, account: Account) -> tuple[uuid.UUID, str]
     tb = server.thingsboard
     owner = await tb.ensure_owner(account.email)
     token = uuid.uuid4().hex[:20]
-    record = await tb.create_device(f"rt-{uuid.uuid4().hex[:10]}", owner_id=owner.owner_id, access_token=token)
+    name = f"rt-{uuid.uuid4().hex[:10]}"
+    record = await tb.create_device(name, owner_id=owner.owner_id, access_token=token)
     return record.id, token
 
 
@@ -125,6 +128,30 @@ async def recv_until(ws: ClientConnection, kind: str, within: float = 5.0) -> di
             return message
 
 
+async def close_code(ws: ClientConnection, within: float = 5.0) -> int | None:
+    """Read (and discard) until the server closes; its close code."""
+    deadline = asyncio.get_running_loop().time() + within
+    try:
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            assert remaining > 0, f"not closed within {within}s"
+            await asyncio.wait_for(ws.recv(), remaining)
+    except ConnectionClosed as exc:
+        return exc.rcvd.code if exc.rcvd is not None else None
+
+
+async def collect(ws: ClientConnection, seconds: float) -> list[dict[str, Any]]:
+    """Every message that arrives within ``seconds``."""
+    found: list[dict[str, Any]] = []
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
+        try:
+            found.append(await recv_json(ws, remaining))
+        except TimeoutError:
+            break
+    return found
+
+
 @asynccontextmanager
 async def authed_socket(server: Server, token: str, **extra: Any) -> AsyncIterator[ClientConnection]:
     async with connect(server.ws_url, open_timeout=5) as ws:
@@ -137,6 +164,8 @@ __all__ = [
     "Account",
     "Server",
     "authed_socket",
+    "close_code",
+    "collect",
     "give_device",
     "login_again",
     "logout",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from contextlib import asynccontextmanager
@@ -18,6 +19,8 @@ from petit.app import create_app
 from petit.realtime.config import StreamLimits
 from tests.integration.realtime.conftest import (
     authed_socket,
+    close_code,
+    collect,
     give_device,
     logout,
     new_account,
@@ -71,7 +74,7 @@ async def wait_upstream(server: Any, count: int, within: float = 5.0) -> None:
     """Until the hub holds ``count`` ThingsBoard subscriptions and its ThingsBoard socket is up."""
     hub = server.app.state.realtime
     deadline = time.monotonic() + within
-    while hub.upstream_subscriptions != count or not hub._stream.connected.is_set():  # noqa: SLF001
+    while hub.upstream_subscriptions != count or not hub._stream.connected.is_set():
         assert time.monotonic() < deadline, "ThingsBoard subscription not established"
         await asyncio.sleep(0.02)
     # The subscription command travels after the socket is up; let ThingsBoard's snapshot arrive.
@@ -147,13 +150,10 @@ async def test_a_flood_is_cut_off(tb_settings: Settings) -> None:
     async with petit(tb_settings) as server:
         account = await new_account(server)
         async with authed_socket(server, account.access) as ws:
-            with pytest.raises(ConnectionClosed) as closed:
+            with contextlib.suppress(ConnectionClosed):
                 for _ in range(200):
                     await ws.send(json.dumps({"type": "ping"}))
-                while True:
-                    await recv_json(ws)
-            assert closed.value.rcvd is not None
-            assert closed.value.rcvd.code == 1008
+            assert await close_code(ws) == 1008
 
 
 async def test_authentication_deadline(tb_settings: Settings) -> None:
@@ -168,17 +168,18 @@ async def test_authentication_deadline(tb_settings: Settings) -> None:
 async def test_sockets_per_user_are_capped(tb_settings: Settings) -> None:
     async with petit(tb_settings) as server:
         account = await new_account(server)
-        async with authed_socket(server, account.access), authed_socket(server, account.access):
-            async with authed_socket(server, account.access), connect(server.ws_url) as fourth:
-                await fourth.send(json.dumps({"type": "authenticate", "token": account.access}))
-                assert await recv_json(fourth) == {
-                    "type": "error",
-                    "message": "Too many open streams for this account.",
-                }
-                with pytest.raises(ConnectionClosed) as closed:
-                    await recv_json(fourth)
-                assert closed.value.rcvd is not None
-                assert closed.value.rcvd.code == 1013
+        async with (
+            authed_socket(server, account.access),
+            authed_socket(server, account.access),
+            authed_socket(server, account.access),
+            connect(server.ws_url) as fourth,
+        ):
+            await fourth.send(json.dumps({"type": "authenticate", "token": account.access}))
+            assert await recv_json(fourth) == {
+                "type": "error",
+                "message": "Too many open streams for this account.",
+            }
+            assert await close_code(fourth) == 1013
 
 
 async def test_device_data_is_pushed_to_its_owner_only(tb_settings: Settings, emulator: Emulator) -> None:
@@ -209,10 +210,8 @@ async def test_device_data_is_pushed_to_its_owner_only(tb_settings: Settings, em
             await alice_dev.publish({"temperature": 22})
             following = await recv_until(alice_ws, "deviceData")
             assert following["data"]["deviceId"] == str(alice_device)
-            with pytest.raises(TimeoutError):
-                while True:
-                    message = await recv_json(bob_ws, within=0.5)
-                    assert message.get("data", {}).get("deviceId") != str(alice_device)
+            later = await collect(bob_ws, 0.5)
+            assert all(m.get("data", {}).get("deviceId") != str(alice_device) for m in later)
 
 
 async def test_one_upstream_subscription_per_device_whatever_the_watchers(
@@ -233,7 +232,7 @@ async def test_one_upstream_subscription_per_device_whatever_the_watchers(
         while hub.upstream_subscriptions:
             assert time.monotonic() < deadline, "the last watcher left but the subscription stayed"
             await asyncio.sleep(0.02)
-        assert device_id not in hub._watchers  # noqa: SLF001
+        assert device_id not in hub._watchers
 
 
 async def test_chosen_devices_and_keys(tb_settings: Settings, emulator: Emulator) -> None:
@@ -285,10 +284,7 @@ async def test_a_lost_device_is_trimmed_from_the_stream(tb_settings: Settings, e
             revoked = await recv_until(ws, "deviceRevoked", within=1.0)
             assert revoked["data"]["deviceId"] == str(device_id)
             await dev.publish({"power": 1})
-            with pytest.raises(TimeoutError):
-                while True:
-                    message = await recv_json(ws, within=0.5)
-                    assert message["type"] != "deviceData"
+            assert [m for m in await collect(ws, 0.5) if m["type"] == "deviceData"] == []
 
 
 async def test_resume_after_reconnect(tb_settings: Settings, emulator: Emulator) -> None:
@@ -303,9 +299,9 @@ async def test_resume_after_reconnect(tb_settings: Settings, emulator: Emulator)
             # Missed while away; another socket keeps the subscription, as another phone would.
             await dev.publish({"n": 2})
             await dev.publish({"n": 3})
-            for expected in (2, 3):
-                while (await recv_until(keeper, "deviceData"))["data"]["readings"]["n"]["value"] != expected:
-                    pass
+            # The keeper may see 2 and 3 coalesced into one frame: wait for the latest.
+            while (await recv_until(keeper, "deviceData"))["data"]["readings"]["n"]["value"] != 3:
+                pass
             async with authed_socket(server, account.access, lastSeq=last) as ws:
                 replayed = [await recv_until(ws, "deviceData") for _ in range(2)]
                 assert [m["data"]["readings"]["n"]["value"] for m in replayed] == [2, 3]
