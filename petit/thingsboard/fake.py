@@ -127,6 +127,8 @@ class FakeThingsBoard:
         self._failures: dict[str, list[ThingsBoardError]] = defaultdict(list)
         self._created = itertools.count(1)
         self.streams: list[FakeStream] = []
+        #: Device profiles that allow self-provisioning: name -> (provision key, provision secret).
+        self.provisioning_profiles: dict[str, tuple[str, str]] = {}
 
     # Test switches
 
@@ -425,6 +427,22 @@ class FakeThingsBoard:
         if device is None:
             raise ThingsBoardNotFoundError("Requested item wasn't found!", status=404)
         device.record = replace(device.record, owner_id=None)
+
+    async def ensure_provisioning_profile(self, name: str, *, key: str, secret: str) -> None:
+        self._enter("ensure_provisioning_profile")
+        if any(k == key and n != name for n, (k, _) in self.provisioning_profiles.items()):
+            raise ThingsBoardBadRequestError("Device profile with such provision device key already exists!")
+        self.provisioning_profiles[name] = (key, secret)
+
+    async def save_readings(
+        self, device_id: uuid.UUID, values: Mapping[str, Value], *, ts_ms: int | None = None
+    ) -> None:
+        self._enter("save_readings")
+        self._device(device_id)
+        if not values:
+            raise ThingsBoardBadRequestError("No time series data found in request body!")
+        for key, value in values.items():
+            self.record_reading(device_id, key, value, ts_ms)
 
     def open_stream(self, listener: StreamListener) -> FakeStream:
         stream = FakeStream(self, listener)

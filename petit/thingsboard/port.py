@@ -143,6 +143,17 @@ class ThingsBoardPort(Protocol):
     async def release_device(self, device_name: str) -> None:
         """Undo a claim: the device returns to the tenant and may be claimed again."""
 
+    # Provisioning and device-side writes
+
+    async def ensure_provisioning_profile(self, name: str, *, key: str, secret: str) -> None:
+        """Make the device profile ``name`` let devices holding ``key``/``secret`` register themselves
+        (create or update; safe to repeat)."""
+
+    async def save_readings(
+        self, device_id: UUID, values: Mapping[str, Value], *, ts_ms: int | None = None
+    ) -> None:
+        """Store readings for the device as if it had sent them (``ts_ms`` defaults to now)."""
+
     # Push
 
     def open_stream(self, listener: StreamListener) -> TelemetryStreamPort:
