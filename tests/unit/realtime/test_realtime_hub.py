@@ -1,0 +1,129 @@
+"""The hub over the in-memory platform and channels: reference counting, fan-out, revocation."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.memory import MemoryChannelsBackend
+
+from petit.auth.errors import RevokedAccessTokenError
+from petit.lib.security import AccessClaims
+from petit.realtime.config import StreamLimits
+from petit.realtime.errors import TooManyStreamsError
+from petit.realtime.events import publish_device_revoked
+from petit.realtime.hub import Hub
+from petit.realtime.journal import MemoryJournal
+from petit.realtime.session import Session
+from petit.thingsboard.fake import FakeThingsBoard
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+pytestmark = pytest.mark.unit
+
+
+class Directory:
+    def __init__(self) -> None:
+        self.owned: dict[uuid.UUID, set[uuid.UUID]] = {}
+
+    async def owned_devices(self, user_id: uuid.UUID) -> set[uuid.UUID]:
+        return set(self.owned.get(user_id, set()))
+
+
+class Tokens:
+    def __init__(self) -> None:
+        self.revoked: set[str] = set()
+
+    async def __call__(self, token: str) -> AccessClaims:
+        if token in self.revoked:
+            raise RevokedAccessTokenError
+        now = datetime.now(UTC)
+        return AccessClaims(uuid.uuid4(), token, uuid.uuid4(), now, now + timedelta(minutes=5))
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[tuple[Hub, FakeThingsBoard, Tokens]]:
+    tb = FakeThingsBoard()
+    tokens = Tokens()
+    channels = ChannelsPlugin(MemoryChannelsBackend(), arbitrary_channels_allowed=True)
+    async with channels:
+        hub = Hub(
+            thingsboard=tb,
+            channels=channels,
+            journal=MemoryJournal(window=10, ttl_s=60),
+            directory=Directory(),
+            authenticate=tokens,
+            limits=StreamLimits(recheck_interval_s=0.05, max_streams_per_user=2),
+            prefix="t:",
+        )
+        await hub.start()
+        yield hub, tb, tokens
+        await hub.aclose()
+
+
+def _session(user: uuid.UUID, token: str, *devices: uuid.UUID) -> Session:
+    now = datetime.now(UTC)
+    session = Session(
+        claims=AccessClaims(user, token, uuid.uuid4(), now, now + timedelta(minutes=5)),
+        token=token,
+        max_pending_control=8,
+    )
+    session.owned = set(devices)
+    return session
+
+
+async def _device(tb: FakeThingsBoard) -> uuid.UUID:
+    return (await tb.create_device(f"d-{uuid.uuid4().hex[:8]}", owner_id=None)).id
+
+
+async def test_one_upstream_watch_per_device_and_release_on_last_leave(
+    world: tuple[Hub, FakeThingsBoard, Tokens],
+) -> None:
+    hub, tb, _ = world
+    device = await _device(tb)
+    user = uuid.uuid4()
+    one, two = _session(user, "a", device), _session(user, "b", device)
+    await hub.attach(one)
+    await hub.attach(two)
+    assert hub.upstream_subscriptions == 1
+    tb.record_reading(device, "power", 5)
+    got = [await asyncio.wait_for(s.next_message(), 2) for s in (one, two)]
+    assert got[0] == got[1]
+    assert got[0] is not None
+    assert got[0]["data"]["readings"]["power"]["value"] == 5
+    await hub.detach(one)
+    assert hub.upstream_subscriptions == 1
+    await hub.detach(two)
+    assert hub.upstream_subscriptions == 0
+
+
+async def test_streams_per_user_are_capped(world: tuple[Hub, FakeThingsBoard, Tokens]) -> None:
+    hub, _, _ = world
+    user = uuid.uuid4()
+    await hub.attach(_session(user, "a"))
+    await hub.attach(_session(user, "b"))
+    with pytest.raises(TooManyStreamsError):
+        await hub.attach(_session(user, "c"))
+    await hub.attach(_session(uuid.uuid4(), "d"))
+
+
+async def test_revocations_reach_the_open_streams(world: tuple[Hub, FakeThingsBoard, Tokens]) -> None:
+    hub, tb, tokens = world
+    device = await _device(tb)
+    user = uuid.uuid4()
+    session = _session(user, "tok", device)
+    await hub.attach(session)
+    await publish_device_revoked(hub, user, device)
+    revoked = await asyncio.wait_for(session.next_message(), 2)
+    assert revoked == {"type": "deviceRevoked", "data": {"deviceId": str(device)}}
+    assert hub.upstream_subscriptions == 0
+    tokens.revoked.add("tok")
+    error = await asyncio.wait_for(session.next_message(), 2)
+    assert error == {"type": "error", "message": "Session revoked."}
+    assert session.closing is not None
+    assert session.closing.code == 4001
