@@ -9,11 +9,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 from paho.mqtt import client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -51,7 +53,7 @@ def _mqtt_accepts(port: int, token: str, timeout_s: float = 5.0) -> bool:
         outcome.append(not reason.is_failure)
         answered.set()
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=uuid.uuid4().hex)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=uuid.uuid4().hex)
     client.username_pw_set(token)
     client.on_connect = on_connect
     client.connect("127.0.0.1", port)
@@ -167,7 +169,7 @@ async def test_platform_outage_is_a_bounded_503_and_petit_recovers(
     account = await signup(client)
     device = (await client.post("/devices", json={"name": "lamp"}, headers=account.headers)).json()
     timeout_s = tb_settings.thingsboard.request_timeout_s
-    for fault in (emulator.faults.rest_unavailable, lambda: emulator.faults.rest_slow(delay_s=30)):
+    for fault in (emulator.faults.rest_unavailable, partial(emulator.faults.rest_slow, 30)):
         fault()
         for method, path, body in [
             ("POST", "/devices", {"name": "heater"}),
