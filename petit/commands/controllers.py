@@ -108,7 +108,7 @@ class DeviceSettingsController(Controller):
         device_settings_service: NamedDependency[DeviceSettingsService],
     ) -> DeviceSettingsRead:
         values = await device_settings_service.get(access_claims.user_id, device_id)
-        return DeviceSettingsRead(device_id=device_id, settings=values)
+        return DeviceSettingsRead(device_id=device_id, values=values)
 
     @patch(
         "/",
@@ -131,8 +131,8 @@ class DeviceSettingsController(Controller):
         access_claims: NamedDependency[AccessClaims],
         device_settings_service: NamedDependency[DeviceSettingsService],
     ) -> DeviceSettingsRead:
-        values = await device_settings_service.update(access_claims.user_id, device_id, data.settings)
-        return DeviceSettingsRead(device_id=device_id, settings=values)
+        values = await device_settings_service.update(access_claims.user_id, device_id, data.values)
+        return DeviceSettingsRead(device_id=device_id, values=values)
 
     @put(
         "/",
@@ -155,5 +155,5 @@ class DeviceSettingsController(Controller):
         access_claims: NamedDependency[AccessClaims],
         device_settings_service: NamedDependency[DeviceSettingsService],
     ) -> DeviceSettingsRead:
-        values = await device_settings_service.replace(access_claims.user_id, device_id, data.settings)
-        return DeviceSettingsRead(device_id=device_id, settings=values)
+        values = await device_settings_service.replace(access_claims.user_id, device_id, data.values)
+        return DeviceSettingsRead(device_id=device_id, values=values)

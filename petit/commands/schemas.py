@@ -46,16 +46,20 @@ class CommandResultRead(CamelModel):
     response: Any = Field(default=None, description="The device's reply (two-way only)")
 
 
+# The map is called "values", not "settings": Litestar reports a body field that shares a dependency's name
+# ("settings" is app-wide) as a server error instead of a validation failure.
+
+
 class DeviceSettingsRead(CamelModel):
     device_id: uuid.UUID
-    settings: dict[str, Any] = Field(description="Desired settings the device receives and keeps in sync")
+    values: dict[str, Any] = Field(description="Desired settings the device receives and keeps in sync")
 
 
 class DeviceSettingsReplace(CamelModel):
-    settings: dict[str, Any] = Field(description="The complete new settings; keys left out are removed")
+    values: dict[str, Any] = Field(description="The complete new settings; keys left out are removed")
 
 
 class DeviceSettingsUpdate(CamelModel):
-    settings: dict[str, Any] = Field(
+    values: dict[str, Any] = Field(
         description="JSON merge patch: listed keys are set, a null value removes the key, others stay"
     )

@@ -81,9 +81,11 @@ class MqttDevice:
         reply = {"called": payload["method"], "with": payload.get("params"), "ok": True}
         client.publish(f"v1/devices/me/rpc/response/{request_id}", json.dumps(reply), qos=1)
 
-    def publish(self, values: dict[str, Any], ts_ms: int | None = None) -> None:
+    async def publish(self, values: dict[str, Any], ts_ms: int | None = None) -> None:
+        """Publish and wait for the broker's ack, off the loop: the emulator runs on the test's loop."""
         body: Any = values if ts_ms is None else {"ts": ts_ms, "values": values}
-        self._client.publish("v1/devices/me/telemetry", json.dumps(body), qos=1).wait_for_publish(5)
+        info = self._client.publish("v1/devices/me/telemetry", json.dumps(body), qos=1)
+        await asyncio.to_thread(info.wait_for_publish, 5)
 
     def close(self) -> None:
         self._client.disconnect()

@@ -28,7 +28,7 @@ async def test_latest_values_come_back_typed(kit: Kit) -> None:
     owner = await kit.owner()
     device = await kit.device(owner)
     mqtt_device = await kit.connect(device)
-    mqtt_device.publish({"temperature": 21.5, "count": 3, "on": True, "mode": "eco", "asText": "42"})
+    await mqtt_device.publish({"temperature": 21.5, "count": 3, "on": True, "mode": "eco", "asText": "42"})
     url = f"/devices/{device.id}/telemetry/latest"
 
     response = await eventually(
@@ -54,7 +54,7 @@ async def test_history_by_range_limit_order_and_aggregation(kit: Kit) -> None:
     mqtt_device = await kit.connect(device)
     start = (int(time.time()) - 3600) * 1000
     for i in range(6):
-        mqtt_device.publish({"t": 10 + i}, ts_ms=start + i * 60_000)
+        await mqtt_device.publish({"t": 10 + i}, ts_ms=start + i * 60_000)
     url = f"/devices/{device.id}/telemetry/history"
     window = {"keys": "t,unknown", "startTs": start, "endTs": start + 6 * 60_000}
 
