@@ -2,13 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
 from petit.audit.services import DeviceEventService
+from petit.db.engine import create_engine, create_sessionmaker, is_sqlite
 from petit.lib.secrets import SecretHasher, derive_pepper
 from petit.lib.throttle import AttemptThrottle, ThrottleLimits
 from petit.settings import OwnershipSettings, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+#: Connections of the audit pool; an event is one short INSERT, so a few serve many requests.
+_AUDIT_POOL_SIZE = 4
+
+
+@asynccontextmanager
+async def audit_pool(state: State, settings: Settings) -> AsyncIterator[None]:
+    """A small pool of its own for audit writes. Events are written in their own transaction while the
+    request still holds its connection; drawing both from one pool lets a burst of requests take every
+    connection and then wait forever for a second one."""
+    if is_sqlite(settings.db.url):
+        # One file, one writer: a second engine would only contend for the same lock.
+        yield
+        return
+    engine = create_engine(settings.db.model_copy(update={"pool_size": _AUDIT_POOL_SIZE, "max_overflow": 0}))
+    state.audit_sessionmaker = create_sessionmaker(engine)
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+def audit_sessionmaker(state: State) -> async_sessionmaker[AsyncSession]:
+    sessionmaker: async_sessionmaker[AsyncSession] = state.get("audit_sessionmaker") or state.sessionmaker
+    return sessionmaker
+
+
+def device_events(state: State) -> DeviceEventService:
+    return DeviceEventService(sessionmaker=audit_sessionmaker(state), clock=state.clock)
 
 
 def throttle_limits(settings: OwnershipSettings) -> ThrottleLimits:
@@ -29,7 +66,7 @@ def secret_hasher(settings: Settings) -> SecretHasher:
 
 
 async def provide_device_events(state: State) -> DeviceEventService:
-    return DeviceEventService(sessionmaker=state.sessionmaker, clock=state.clock)
+    return device_events(state)
 
 
 async def provide_attempt_throttle(state: State, settings: NamedDependency[Settings]) -> AttemptThrottle:

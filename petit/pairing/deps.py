@@ -9,8 +9,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petit.audit.deps import secret_hasher, throttle_limits
-from petit.audit.services import DeviceEventService
+from petit.audit.deps import audit_pool, device_events, secret_hasher, throttle_limits
 from petit.errors import PlatformUnavailableError
 from petit.lib.throttle import AttemptThrottle
 from petit.pairing.claims import ClaimService, ReleaseService
@@ -36,7 +35,7 @@ def build_advancer(state: State, settings: Settings) -> PairingAdvancer:
         thingsboard=_thingsboard(state),
         hasher=secret_hasher(settings),
         throttle=AttemptThrottle(state.cache, state.clock, throttle_limits(settings.ownership)),
-        events=DeviceEventService(sessionmaker=state.sessionmaker, clock=state.clock),
+        events=device_events(state),
         clock=state.clock,
     )
 
@@ -53,7 +52,7 @@ async def provide_pairing_service(
         advancer=advancer,
         hasher=secret_hasher(settings),
         throttle=AttemptThrottle(state.cache, state.clock, throttle_limits(settings.ownership)),
-        events=DeviceEventService(sessionmaker=state.sessionmaker, clock=state.clock),
+        events=device_events(state),
         clock=state.clock,
         ttl_s=settings.ownership.pairing_ttl_s,
     )
@@ -69,7 +68,7 @@ async def provide_claim_service(
         linker=PlatformLinker(thingsboard, state.clock),
         hasher=secret_hasher(settings),
         throttle=AttemptThrottle(state.cache, state.clock, throttle_limits(settings.ownership)),
-        events=DeviceEventService(sessionmaker=state.sessionmaker, clock=state.clock),
+        events=device_events(state),
         cache=state.cache,
         clock=state.clock,
         code_ttl_s=settings.ownership.claim_code_ttl_s,
@@ -80,29 +79,37 @@ async def provide_release_service(state: State, db_session: NamedDependency[Asyn
     return ReleaseService(
         session=db_session,
         thingsboard=_thingsboard(state),
-        events=DeviceEventService(sessionmaker=state.sessionmaker, clock=state.clock),
+        events=device_events(state),
         clock=state.clock,
     )
 
 
 def pairing_watcher_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
-    """The per-process watcher that notices paired devices; runs after the main lifespan set up the state."""
+    """The audit pool, and the per-process watcher that notices paired devices; runs after the main lifespan
+    set up the state."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        if app.state.get("thingsboard") is None:
-            yield
-            return
-        watcher = PairingWatcher(
-            build_advancer(app.state, settings), interval_s=settings.ownership.pairing_watch_interval_s
-        )
-        app.state.pairing_watcher = watcher
-        task = asyncio.create_task(watcher.run(), name="petit-pairing-watcher")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+        async with audit_pool(app.state, settings):
+            if app.state.get("thingsboard") is None:
+                yield
+                return
+            async with _watching(app, settings):
+                yield
 
     return lifespan
+
+
+@asynccontextmanager
+async def _watching(app: Litestar, settings: Settings) -> AsyncIterator[None]:
+    watcher = PairingWatcher(
+        build_advancer(app.state, settings), interval_s=settings.ownership.pairing_watch_interval_s
+    )
+    app.state.pairing_watcher = watcher
+    task = asyncio.create_task(watcher.run(), name="petit-pairing-watcher")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
