@@ -32,6 +32,8 @@ _FIELDS = (
     ("provisionDeviceKey", False, "str", 1, 128),
     ("provisionDeviceSecret", False, "str", 1, 128),
     ("deviceName", False, "str", 1, 128),
+    ("gatewayUrl", False, "str", 8, 253),
+    ("gatewayToken", False, "str", 1, 256),
 )
 _NAMES = [rule[0] for rule in _FIELDS]
 
@@ -72,15 +74,24 @@ def validate_config(body: bytes) -> "dict[str, Any]":
             data.pop(name, None)
         else:
             _check(name, data[name], rule)
+    _check_combinations(data)
+    return data
+
+
+def _check_combinations(data: "dict[str, Any]") -> None:
     password = data["password"]
     # WPA2-PSK passphrases are 8..63 printable ASCII characters (IEEE 802.11i); empty means open network.
     if password and (len(password) < 8 or not _printable_ascii(password)):
         raise ApiError(
             422, "out_of_range", "password must be empty or 8..63 printable ASCII characters", "password"
         )
-    if not data.get("accessToken") and not data.get("provisionDeviceKey"):
+    if bool(data.get("gatewayUrl")) != bool(data.get("gatewayToken")):
+        raise ApiError(422, "missing_field", "gatewayUrl and gatewayToken go together", "gatewayToken")
+    scheme = (data.get("gatewayUrl") or "http://").split("://")[0]
+    if scheme not in ("http", "https"):
+        raise ApiError(422, "out_of_range", "gatewayUrl must be an http(s) URL", "gatewayUrl")
+    if not data.get("accessToken") and not data.get("provisionDeviceKey") and not data.get("gatewayToken"):
         raise ApiError(422, "missing_field", "accessToken is required", "accessToken")
-    return data
 
 
 def _check(name: str, value: "Any", rule: "tuple[str, bool, str, int, int]") -> None:

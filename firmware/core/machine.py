@@ -15,6 +15,9 @@ Ports (duck-typed):
           poll() -> list of (topic, payload_bytes) raises MqttFailure; disconnect()
   store:  load() -> dict or None; save(dict); clear()
   clock:  now() -> seconds (monotonic float); sleep(seconds) (only while waiting for provisioning)
+  web:    post(url, body_dict, headers) -> (status, dict) raises MqttFailure(SERVER_REQUEST_TIMEOUT
+          or SERVER_ERROR); optional, for seed 004's HTTP gateway (claim a one-time token for an API
+          key, then POST telemetry to the ingest URL instead of using MQTT)
 """
 
 import json
@@ -87,6 +90,7 @@ class Device:
         sensors: "Any" = None,
         settings: "dict[str, float] | None" = None,
         jitter: "Any" = None,
+        web: "Any" = None,
     ) -> None:
         self.identity = identity
         self.wifi = wifi
@@ -99,6 +103,7 @@ class Device:
             self.settings.update(settings)
         # jitter(x) -> a delay in [0, x]; the simulator spreads a fleet's reconnects with it.
         self.jitter = jitter
+        self.web = web
         self.stats = {"telemetry": 0, "rpc": 0, "attributes": 0, "reconnects": 0, "connects": 0}
         self.led = False
         self.streaming = False
@@ -127,7 +132,7 @@ class Device:
         self._ap_off_at = 0.0
         self._connected = False
         saved = self.store.load()
-        if saved and saved.get("ssid") and saved.get("accessToken"):
+        if saved and saved.get("ssid") and (saved.get("accessToken") or saved.get("apiKey")):
             self.config = saved
             self.mode = OPERATING
             self.interval = float(saved.get("telemetryInterval") or self.settings["telemetry_interval_s"])
@@ -249,19 +254,10 @@ class Device:
         config = self.config or {}
         self._status = (st.SERVER_CONNECTING, "", "")
         try:
-            token = config.get("accessToken") or self._provision(config)
-            config["accessToken"] = token
-            self._connect(token)
-            pairing = {"pairKey": config.get("pairKey", ""), "mac": self.identity.get("mac", "")}
-            pairing["firmwareVersion"] = self.identity.get("firmwareVersion", FIRMWARE_VERSION)
-            if config.get("pairKey"):
-                # pairing.md step 3: once, QoS 1; status 4 only after the PUBACK.
-                self.mqtt.publish(TOPIC_ATTRIBUTES, json.dumps(pairing).encode(), 1)
-            if config.get("claimSecret"):
-                claim = {"secretKey": config["claimSecret"]}
-                if config.get("claimDurationMs"):
-                    claim["durationMs"] = config["claimDurationMs"]
-                self.mqtt.publish(TOPIC_CLAIM, json.dumps(claim).encode(), 1)
+            if config.get("gatewayToken"):
+                self._gateway_claim(config)
+            else:
+                self._pair_over_mqtt(config)
         except st.MqttFailure as failure:
             self._drop_mqtt()
             self._fail(st.SERVER_FAILED, failure.title, failure.detail)
@@ -270,16 +266,48 @@ class Device:
         self.mode = OPERATING
         saved = {}
         for key in config:
-            # The pair key is spent once acknowledged; keeping it would only leak it.
-            if key not in ("pairKey", "provisionDeviceSecret", "claimSecret"):
+            # Spent one-time material is not kept: it would only leak.
+            if key not in ("pairKey", "provisionDeviceSecret", "claimSecret", "gatewayToken"):
                 saved[key] = config[key]
         self.config = saved
         self.store.save(saved)
-        self._ap_off_at = self.clock.now() + self.settings["ap_grace_s"]
+        self._ap_off_at = self._now() + self.settings["ap_grace_s"]
         self._backoff = 0.0
-        self._after_connect()
+        if self._connected:
+            self._after_connect()
+        self._next_telemetry = self._now()
         self._phase = "op_run"
         return 0.0
+
+    def _pair_over_mqtt(self, config: "dict[str, Any]") -> None:
+        token = config.get("accessToken") or self._provision(config)
+        config["accessToken"] = token
+        self._connect(token)
+        pairing = {"pairKey": config.get("pairKey", ""), "mac": self.identity.get("mac", "")}
+        pairing["firmwareVersion"] = self.identity.get("firmwareVersion", FIRMWARE_VERSION)
+        if config.get("pairKey"):
+            # pairing.md step 3: once, QoS 1; status 4 only after the PUBACK.
+            self.mqtt.publish(TOPIC_ATTRIBUTES, json.dumps(pairing).encode(), 1)
+        if config.get("claimSecret"):
+            claim = {"secretKey": config["claimSecret"]}
+            if config.get("claimDurationMs"):
+                claim["durationMs"] = config["claimDurationMs"]
+            self.mqtt.publish(TOPIC_CLAIM, json.dumps(claim).encode(), 1)
+
+    def _gateway_claim(self, config: "dict[str, Any]") -> None:
+        """Seed 004: exchange the one-time token for an API key and the ingest URL."""
+        if self.web is None:
+            raise st.MqttFailure(st.SERVER_ERROR, "this firmware has no HTTP client")
+        url = str(config["gatewayUrl"]).rstrip("/") + "/gateway/devices/claim"
+        metadata = {
+            "fw": self.identity.get("firmwareVersion", FIRMWARE_VERSION),
+            "mac": self.identity.get("mac", ""),
+        }
+        code, answer = self.web.post(url, {"token": config["gatewayToken"], "device_metadata": metadata}, {})
+        if code not in (200, 201) or not answer.get("api_key") or not answer.get("ingest_url"):
+            raise st.MqttFailure(st.SERVER_ERROR, "gateway claim answered HTTP " + str(code))
+        config["apiKey"] = str(answer["api_key"])
+        config["ingestUrl"] = str(answer["ingest_url"])
 
     def _fail(self, code: int, title: str, detail: str) -> None:
         self.last_error = title
@@ -390,6 +418,9 @@ class Device:
         if self.wifi.status() != WIFI_GOT_IP:
             self._phase = "op_wifi"
             return 0.0
+        if self._over_http():
+            self._phase = "op_run"
+            return 0.0
         try:
             self._connect(str((self.config or {}).get("accessToken", "")))
             self._after_connect()
@@ -407,6 +438,8 @@ class Device:
             self._drop_mqtt()
             self._phase = "op_wifi"
             return self._retry_later(st.MQTT_CONNECTION_LOST)
+        if self._over_http():
+            return self._op_run_http()
         try:
             for topic, payload in self.mqtt.poll():
                 self._on_message(topic, payload)
@@ -424,13 +457,43 @@ class Device:
         wait = self._next_telemetry - self._now()
         return max(0.0, min(wait, self.settings["poll_s"]))
 
-    def _send_telemetry(self) -> None:
+    def _over_http(self) -> bool:
+        return bool((self.config or {}).get("apiKey"))
+
+    def _op_run_http(self) -> float:
+        now = self._now()
+        if now < self._next_telemetry:
+            return min(self._next_telemetry - now, 1.0)
+        config = self.config or {}
+        headers = {"Authorization": "Bearer " + str(config.get("apiKey", ""))}
+        try:
+            code, _ = self.web.post(str(config.get("ingestUrl", "")), self._telemetry(), headers)
+        except st.MqttFailure as failure:
+            return self._retry_later_http(failure.title)
+        if code >= 300:
+            return self._retry_later_http(st.SERVER_ERROR)
+        self.stats["telemetry"] += 1
+        self._backoff = 0.0
+        self.last_error = ""
+        self._next_telemetry = now + self.interval
+        return 0.0
+
+    def _retry_later_http(self, title: str) -> float:
+        delay = self._retry_later(title)
+        self._next_telemetry = self._next_try
+        return delay
+
+    def _telemetry(self) -> "dict[str, Any]":
         values = {"uptime": int(self.clock.now() - self._booted_at), "led": self.led}
         rssi = getattr(self.wifi, "rssi", None)
         if rssi is not None:
             values["rssi"] = rssi()
         if self.sensors is not None:
             values.update(self.sensors.read())
+        return values
+
+    def _send_telemetry(self) -> None:
+        values = self._telemetry()
         self.mqtt.publish(TOPIC_TELEMETRY, json.dumps(values).encode(), 1)
         self.stats["telemetry"] += 1
 

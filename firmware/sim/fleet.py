@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from firmware.core import http, machine
 from firmware.sim.mqtt_paho import PahoMqtt
+from firmware.sim.web import HttpxWeb
 from firmware.sim.world import Clock, FileStore, MemoryStore, Sensors, SimWifi
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from firmware.sim.world import World
 
 REQUEST_TIMEOUT_S = 10.0
-CAPABILITIES = ["telemetry", "rpc", "shared-attributes", "claim", "provision", "pairKey"]
+CAPABILITIES = ["telemetry", "rpc", "shared-attributes", "claim", "provision", "pairKey", "http-gateway"]
 
 
 def make_identity(index: int, mqtt_host: str, mqtt_port: int) -> dict[str, Any]:
@@ -82,6 +83,7 @@ class SimDevice:
             sensors=Sensors(self.identity["index"]),
             settings=self.settings,
             jitter=lambda upper: rng.uniform(0, upper),
+            web=HttpxWeb(self.world, timeout_s=self.mqtt.ack_timeout_s),
         )
         device.wake = self._wake.set
         return device

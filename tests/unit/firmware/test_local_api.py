@@ -152,6 +152,14 @@ BAD_BODIES: list[tuple[str, Any, int, str, str | None]] = [
     ("port as bool", {**GOOD, "mqttPort": True}, 422, "wrong_type", "mqttPort"),
     ("port out of range", {**GOOD, "mqttPort": 70000}, 422, "out_of_range", "mqttPort"),
     ("unknown field", {**GOOD, "admin": True}, 422, "unknown_field", "admin"),
+    ("gateway url alone", {**GOOD, "gatewayUrl": "http://gw"}, 422, "missing_field", "gatewayToken"),
+    (
+        "gateway not http",
+        {**GOOD, "gatewayUrl": "ftp://gw/x", "gatewayToken": "t"},
+        422,
+        "out_of_range",
+        "gatewayUrl",
+    ),
     ("array body", [GOOD], 400, "invalid_json", None),
     ("number body", 42, 400, "invalid_json", None),
 ]

@@ -281,3 +281,86 @@ def test_owner_key_comparison() -> None:
     assert not machine.equal_secret("owner-key-1", "owner-key-2")
     assert not machine.equal_secret("owner-key-1", "owner-key-12")
     assert not machine.equal_secret("", "x")
+
+
+class FakeWeb:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, object], dict[str, str]]] = []
+        self.answers: list[tuple[int, dict[str, object]] | st.MqttFailure] = []
+
+    def post(
+        self, url: str, body: dict[str, object], headers: dict[str, str]
+    ) -> tuple[int, dict[str, object]]:
+        self.calls.append((url, body, headers))
+        answer = self.answers.pop(0) if self.answers else (200, {"status": "ok"})
+        if isinstance(answer, st.MqttFailure):
+            raise answer
+        return answer
+
+
+def gateway_rig() -> tuple[Rig, FakeWeb]:
+    rig = Rig(backoff_base_s=1.0, backoff_max_s=4.0, telemetry_interval_s=10.0)
+    web = FakeWeb()
+    rig.device.web = web
+    return rig, web
+
+
+def test_seed_004_gateway_claim_then_http_ingest() -> None:
+    rig, web = gateway_rig()
+    web.answers.append(
+        (200, {"device_id": 1, "api_key": "key-1", "ingest_url": "http://gw/gateway/device-data/ingest"})
+    )
+    config = rig.configure(gatewayUrl="http://gw/", gatewayToken="one-time")
+    del config["accessToken"]
+    rig.device.submit_config(config)
+    assert rig.settle()["statusCode"] == 4
+    url, body, headers = web.calls[0]
+    assert url == "http://gw/gateway/devices/claim"
+    assert body == {"token": "one-time", "device_metadata": {"fw": "1.0.0", "mac": "02:AA:BB:CC:DD:EE"}}
+    assert headers == {}
+    assert rig.mqtt.connects == []  # HTTP devices never touch MQTT
+    assert rig.store.data is not None
+    assert "gatewayToken" not in rig.store.data
+    assert rig.store.data["apiKey"] == "key-1"
+    start = rig.clock.t
+    rig.run(lambda: rig.clock.t - start >= 25)
+    ingests = [c for c in web.calls if c[0].endswith("/ingest")]
+    assert 2 <= len(ingests) <= 4
+    assert ingests[0][2] == {"Authorization": "Bearer key-1"}
+    assert "uptime" in ingests[0][1]
+    # Reboot: the stored API key is enough.
+    rebooted = Rig(store=rig.store)
+    assert rebooted.device.paired()
+
+
+@pytest.mark.parametrize(
+    ("answer", "title"),
+    [
+        ((400, {"detail": "invalid token"}), st.SERVER_ERROR),
+        ((200, {"device_id": 1}), st.SERVER_ERROR),
+        (st.MqttFailure(st.SERVER_REQUEST_TIMEOUT, "slow"), st.SERVER_REQUEST_TIMEOUT),
+    ],
+)
+def test_seed_004_claim_failures_are_status_6(answer: object, title: str) -> None:
+    rig, web = gateway_rig()
+    web.answers.append(answer)  # type: ignore[arg-type]
+    rig.configure(gatewayUrl="http://gw", gatewayToken="one-time")
+    final = rig.settle()
+    assert (final["statusCode"], final["title"]) == (6, title)
+    assert not rig.device.paired()
+
+
+def test_seed_004_ingest_failures_back_off() -> None:
+    rig, web = gateway_rig()
+    web.answers.append((200, {"api_key": "key-1", "ingest_url": "http://gw/ingest"}))
+    rig.configure(gatewayUrl="http://gw", gatewayToken="one-time")
+    rig.settle()
+    web.answers.extend(
+        [(503, {}), (503, {}), st.MqttFailure(st.SERVER_ERROR, "refused"), (200, {"status": "ok"})]
+    )
+    start = rig.clock.t
+    rig.run(lambda: rig.device.stats["telemetry"] >= 1)
+    # Three failures wait 1 + 2 + 4 s (doubling, capped at 4) before the fourth attempt succeeds.
+    assert rig.clock.t - start >= 7.0
+    assert rig.device.last_error == ""
+    assert rig.device.stats["reconnects"] == 3
