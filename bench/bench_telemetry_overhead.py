@@ -1,0 +1,312 @@
+"""GetLatestTelemetry through petit against the same read straight from ThingsBoard, side by side in one run.
+
+A real petit (``petit run``: uvicorn, production settings, PostgreSQL and Redis on loopback) talks to the
+ThingsBoard emulator, which runs in this process on a thread of its own so that its auth endpoints can be
+counted. One device of one petit user reports a few keys over MQTT. Then, interleaved A/B at concurrency 1
+(so both paths see the same machine state):
+
+- petit:  GET /devices/{id}/telemetry/latest?keys=... with the user's bearer token (JWT check, ownership
+  query, the adapter's thread pool, tb-rest-client, mapping, JSON);
+- direct: RestClientCE.get_latest_timeseries(...) on the same device with a tenant token.
+
+It prints p50/p99 of each and the ratios (goal: below 1.5x), then keeps C concurrent petit readers going for
+D seconds and reports how many ThingsBoard logins petit made in the whole run (goal: one per token lifetime,
+whatever the rate and the number of workers).
+
+    uv run python bench/bench_telemetry_overhead.py                   # 1000 pairs, 2 workers
+    uv run python bench/bench_telemetry_overhead.py --pairs 3000 --workers 4 --concurrency 32 --duration 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from contextlib import suppress
+from typing import Any
+
+import httpx
+from paho.mqtt import client as mqtt
+from redis.asyncio import Redis
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+from tb_rest_client.models.models_ce import DeviceId
+from tb_rest_client.rest_client_ce import RestClientCE
+
+from petit.db.migrate import upgrade
+from thingsboard_emulator import Emulator
+
+ADMIN_URL = os.environ.get("PETIT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("PETIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TENANT = ("tenant@thingsboard.org", "tenant")
+KEYS = "temperature,humidity,battery"
+
+
+class EmulatorThread:
+    """The emulator on its own loop and thread, with its login/refresh calls counted."""
+
+    def __init__(self) -> None:
+        self.logins = 0
+        self.refreshes = 0
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.emulator: Emulator | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with Emulator() as emu:
+            self.emulator = emu
+            for name in ("login", "refresh"):
+                original = getattr(emu.core, name)
+
+                def counted(*args: Any, _original: Any = original, _name: str = name) -> Any:
+                    with self._lock:
+                        setattr(self, f"{_name}s", getattr(self, f"{_name}s") + 1)
+                    return _original(*args)
+
+                setattr(emu.core, name, counted)
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> Emulator:
+        self._thread.start()
+        if not self._ready.wait(30) or self.emulator is None:
+            raise RuntimeError("emulator did not start")
+        return self.emulator
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(15)
+
+    def counts(self) -> tuple[int, int]:
+        with self._lock:
+            return self.logins, self.refreshes
+
+
+async def _admin(statement: str) -> None:
+    engine = create_async_engine(ADMIN_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _wait_live(url: str, process: subprocess.Popen[bytes], deadline_s: float = 60) -> None:
+    deadline = time.monotonic() + deadline_s
+    async with httpx.AsyncClient(base_url=url) as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"petit exited with {process.returncode}")
+            with suppress(httpx.HTTPError):
+                if (await http.get("/health/live")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise TimeoutError("petit did not become live")
+
+
+def _publish(port: int, token: str, values: dict[str, Any]) -> None:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=uuid.uuid4().hex)
+    client.username_pw_set(token)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.publish("v1/devices/me/telemetry", json.dumps(values), qos=1).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _quantile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1]
+
+
+async def _setup_user_and_device(http: httpx.AsyncClient, emu: Emulator) -> tuple[dict[str, str], str, str]:
+    email, password = f"bench-{uuid.uuid4().hex[:10]}@example.com", secrets.token_urlsafe(18)
+    (await http.post("/auth/signup", json={"email": email, "password": password})).raise_for_status()
+    login = await http.post("/auth/login", json={"email": email, "password": password})
+    login.raise_for_status()
+    headers = {"Authorization": f"Bearer {login.json()['accessToken']}"}
+    created = await http.post("/devices", json={"name": "bench-thermo"}, headers=headers)
+    created.raise_for_status()
+    device_id = created.json()["id"]
+    credentials = await http.get(f"/devices/{device_id}/credentials", headers=headers)
+    credentials.raise_for_status()
+    await asyncio.to_thread(
+        _publish,
+        emu.mqtt_port,
+        credentials.json()["accessToken"],
+        {"temperature": 21.5, "humidity": 40, "battery": 3.7},
+    )
+    grant = (await http.get("/streaming/token", headers=headers)).json()
+    platform_id = next(d["streamId"] for d in grant["devices"] if d["deviceId"] == device_id)
+    return headers, device_id, platform_id
+
+
+async def run(args: argparse.Namespace, emu: Emulator, counter: EmulatorThread, url: str) -> None:
+    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:
+        headers, device_id, platform_id = await _setup_user_and_device(http, emu)
+        path = f"/devices/{device_id}/telemetry/latest"
+
+        direct = RestClientCE(emu.http_url)
+        direct.login(*TENANT)
+        ref = DeviceId(platform_id, "DEVICE")
+
+        def read_direct() -> Any:
+            return direct.get_latest_timeseries(ref, keys=KEYS, use_strict_data_types=True)
+
+        async def read_petit() -> dict[str, Any]:
+            response = await http.get(path, params={"keys": KEYS}, headers=headers)
+            response.raise_for_status()
+            body: dict[str, Any] = response.json()
+            return body
+
+        # Same answer both ways, or the comparison means nothing.
+        through_petit = await read_petit()
+        straight = read_direct()
+        assert through_petit["values"]["temperature"]["value"] == 21.5, through_petit
+        assert straight["temperature"][0]["value"] in (21.5, "21.5"), straight
+
+        for _ in range(args.warmup):
+            await read_petit()
+            read_direct()
+        petit_s: list[float] = []
+        direct_s: list[float] = []
+        for i in range(args.pairs):
+            # Alternate which goes first so neither always inherits the other's warm caches.
+            order = (0, 1) if i % 2 == 0 else (1, 0)
+            for which in order:
+                started = time.perf_counter()
+                if which == 0:
+                    await read_petit()
+                    petit_s.append(time.perf_counter() - started)
+                else:
+                    read_direct()
+                    direct_s.append(time.perf_counter() - started)
+
+        p50 = (_quantile(petit_s, 50), _quantile(direct_s, 50))
+        p99 = (_quantile(petit_s, 99), _quantile(direct_s, 99))
+        print(f"GetLatestTelemetry, {args.pairs} interleaved pairs at concurrency 1, keys={KEYS}")
+        print(f"  petit : p50 {p50[0] * 1000:6.2f} ms   p99 {p99[0] * 1000:6.2f} ms")
+        print(f"  direct: p50 {p50[1] * 1000:6.2f} ms   p99 {p99[1] * 1000:6.2f} ms")
+        print(f"  ratio : p50 {p50[0] / p50[1]:5.2f}x    p99 {p99[0] / p99[1]:5.2f}x   (goal < 1.5x)")
+        # Where petit's share goes: the floor of any HTTP round trip, and of an authenticated one.
+        for label, probe_path in (("GET /health/live", "/health/live"), ("GET /users/me", "/users/me")):
+            samples = []
+            for _ in range(min(args.pairs, 300)):
+                started = time.perf_counter()
+                (await http.get(probe_path, headers=headers)).raise_for_status()
+                samples.append(time.perf_counter() - started)
+            print(f"  floor : {label:<17} p50 {_quantile(samples, 50) * 1000:6.2f} ms")
+
+        # Load phase: many readers on every worker; ThingsBoard must still see one login.
+        done = errors = 0
+        deadline = time.monotonic() + args.duration
+
+        async def reader() -> None:
+            nonlocal done, errors
+            while time.monotonic() < deadline:
+                try:
+                    await read_petit()
+                    done += 1
+                except httpx.HTTPError:
+                    errors += 1
+
+        await asyncio.gather(*(reader() for _ in range(args.concurrency)))
+        logins, refreshes = counter.counts()
+        print(
+            f"load: {done} reads in {args.duration:g}s ({done / args.duration:.0f}/s) by {args.concurrency} "
+            f"concurrent clients over {args.workers} petit workers, {errors} errors"
+        )
+        # One of the logins is the direct RestClientCE's; the rest are petit's.
+        print(f"ThingsBoard logins by petit in the whole run: {logins - 1}   refreshes: {refreshes}")
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pairs", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2, help="petit worker processes")
+    parser.add_argument("--concurrency", type=int, default=16, help="readers in the load phase")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of the load phase")
+    args = parser.parse_args()
+    # Hard caps keep an accidental huge run from hammering the shared machine.
+    args.pairs = min(args.pairs, 20_000)
+    args.duration = min(args.duration, 60.0)
+    args.concurrency = min(args.concurrency, 128)
+
+    db_name = f"petit_bench_{uuid.uuid4().hex[:10]}"
+    await _admin(f'CREATE DATABASE "{db_name}"')
+    db_url = make_url(ADMIN_URL).set(database=db_name).render_as_string(hide_password=False)
+    prefix = f"petit-bench:{uuid.uuid4().hex}:"
+    process = None
+    counter = EmulatorThread()
+    try:
+        await asyncio.to_thread(upgrade, db_url)
+        with counter as emu:
+            port = _free_port()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PETIT_")}
+            env.update(
+                {
+                    "PETIT_ENVIRONMENT": "production",
+                    "PETIT_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
+                    "PETIT_DB__URL": db_url,
+                    "PETIT_REDIS__URL": REDIS_URL,
+                    "PETIT_REDIS__KEY_PREFIX": prefix,
+                    "PETIT_THINGSBOARD__URL": emu.http_url,
+                    "PETIT_THINGSBOARD__USERNAME": TENANT[0],
+                    "PETIT_THINGSBOARD__PASSWORD": TENANT[1],
+                    "PETIT_THINGSBOARD__MQTT_PORT": str(emu.mqtt_port),
+                    "PETIT_LOG__LEVEL": "WARNING",
+                }
+            )
+            command = [sys.executable, "-m", "petit", "run", "--host", "127.0.0.1", "--port", str(port)]
+            process = subprocess.Popen([*command, "--workers", str(args.workers)], env=env)  # noqa: ASYNC220
+            url = f"http://127.0.0.1:{port}"
+            await _wait_live(url, process)
+            print(
+                f"petit at {url} ({args.workers} workers), emulator at {emu.http_url}, {os.cpu_count()} CPUs"
+            )
+            await run(args, emu, counter, url)
+            process.terminate()
+            await asyncio.to_thread(process.wait, 15)
+            process = None
+    finally:
+        if process is not None:
+            process.terminate()
+            await asyncio.to_thread(process.wait, 15)
+        await _admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        redis = Redis.from_url(REDIS_URL)
+        keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
