@@ -11,6 +11,7 @@ import time
 
 import network
 from mqtt import MqttClient
+from web import Web
 
 from firmware.core import http, machine
 
@@ -127,7 +128,15 @@ def identity(wifi, settings):
         "mac": mac,
         "firmwareVersion": FIRMWARE_VERSION,
         "model": settings.get("model", "esp32"),
-        "capabilities": ["telemetry", "rpc", "shared-attributes", "claim", "provision", "pairKey"],
+        "capabilities": [
+            "telemetry",
+            "rpc",
+            "shared-attributes",
+            "claim",
+            "provision",
+            "pairKey",
+            "http-gateway",
+        ],
         "mqttHost": settings.get("mqttHost", "127.0.0.1"),
         "mqttPort": settings.get("mqttPort", 1883),
     }
@@ -150,6 +159,7 @@ async def run():
         FlashStore(settings.get("storePath", "config.json")),
         Clock(),
         settings=tuning,
+        web=Web(timeout_s=settings.get("ackTimeout", 5)),
     )
 
     async def on_connection(reader, writer):

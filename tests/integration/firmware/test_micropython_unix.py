@@ -20,7 +20,7 @@ from tests.integration.firmware.conftest import eventually
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from tests.integration.firmware.conftest import Rest
+    from tests.integration.firmware.conftest import Rest, StubGateway
     from thingsboard_emulator import Emulator
 
 pytestmark = pytest.mark.integration
@@ -163,3 +163,21 @@ def test_micropython_firmware_reports_wrong_password_and_bad_token(
     final = dev.settled()
     assert (final["statusCode"], final["title"]) == (6, "MQTT_CONNECT_BAD_CREDENTIALS")
     assert dev.get("/info")["paired"] is False
+
+
+def test_micropython_firmware_claims_over_the_http_gateway(
+    board: Callable[[], Board], gateway: StubGateway
+) -> None:
+    dev = board()
+    accepted = dev.configure(
+        ssid="home",
+        password="correct-horse-9",
+        ownerKey="owner-key-gw",
+        gatewayUrl=gateway.url,
+        gatewayToken="one-time-token",
+    )
+    assert accepted.status_code == 202
+    assert dev.settled()["statusCode"] == 4
+    assert gateway.claims[0]["device_metadata"]["mac"] == MAC
+    eventually(lambda: len(gateway.ingested) >= 2, 15)
+    assert gateway.ingested[0][0] == "Bearer api-key-1"

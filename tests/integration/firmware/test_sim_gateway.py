@@ -3,9 +3,6 @@ telemetry over HTTP. petit's gateway is not built yet, so a stub speaks the seed
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -14,65 +11,10 @@ import pytest
 from tests.integration.firmware.conftest import SSID, WIFI_PASSWORD, eventually, settled
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from firmware.sim.fleet import SimDevice
+    from tests.integration.firmware.conftest import StubGateway
 
 pytestmark = pytest.mark.integration
-
-
-class StubGateway(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.claims: list[dict[str, Any]] = []
-        self.ingested: list[tuple[str, dict[str, Any]]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: StubGateway
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if self.path == "/gateway/devices/claim":
-            if body.get("token") != "one-time-token":
-                self._answer(400, {"detail": "invalid token"})
-                return
-            self.server.claims.append(body)
-            ingest = self.server.url + "/gateway/device-data/ingest"
-            self._answer(
-                200, {"device_id": 1, "api_key": "api-key-1", "ingest_url": ingest, "token_expires_at": None}
-            )
-        elif self.path == "/gateway/device-data/ingest":
-            self.server.ingested.append((self.headers.get("Authorization", ""), body))
-            self._answer(200, {"status": "ok"})
-        else:
-            self._answer(404, {})
-
-    def _answer(self, code: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass
-
-
-@pytest.fixture
-def gateway() -> Iterator[StubGateway]:
-    server = StubGateway()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
 
 
 def body(gateway: StubGateway, token: str) -> dict[str, Any]:
