@@ -1,8 +1,8 @@
 """``/ws`` (seed 003's protocol, extended compatibly) and ``GET /devices/stream`` (Server-Sent Events).
 
 WebSocket close codes: 1003 binary frame, 1008 policy (authentication failed or timed out, flood,
-slow client), 1009 frame too large, 1013 too many streams for the account, 4001 session revoked or token
-expired.
+slow client), 1009 frame too large, 1011 dependency down (retry), 1013 too many streams for the account,
+4001 session revoked or token expired.
 """
 
 from __future__ import annotations
@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, WebSocket, get, websocket
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import WebSocketDisconnect
-from litestar.params import FromHeader, FromQuery
+from litestar.params import FromQuery, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from petit.auth.deps import provide_access_claims, provide_auth_service
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 
 AUTH_FAILED = "Invalid or expired token."
 AUTH_FIRST = "Please authenticate first."
+UNAVAILABLE = "Streaming is temporarily unavailable; try again."
+
+log = logging.getLogger(__name__)
 
 
 class _Reject(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -114,6 +118,10 @@ async def _authenticate(
         claims: AccessClaims = await socket.app.state.realtime_authenticate(token)
     except NotAuthenticatedError:
         raise _Reject(1008, "Authentication failed.", AUTH_FAILED) from None
+    except Exception:
+        # The revocation cache is unreachable: refuse for now rather than stream unchecked.
+        log.warning("realtime.authenticate_failed", exc_info=True)
+        raise _Reject(1011, "Try again later.", UNAVAILABLE) from None
     if session is not None:
         if claims.user_id != session.user_id:
             raise _Reject(1008, "Token belongs to another account.", AUTH_FAILED)
@@ -126,7 +134,11 @@ async def _authenticate(
     except ValueError as exc:
         raise _Reject(1008, "Bad authenticate message.", str(exc)) from None
     session = Session(claims=claims, token=token, max_pending_control=hub.limits.max_pending_control)
-    session.owned = await hub.directory.owned_devices(claims.user_id)
+    try:
+        session.owned = await hub.directory.owned_devices(claims.user_id)
+    except Exception:
+        log.warning("realtime.directory_failed", exc_info=True)
+        raise _Reject(1011, "Try again later.", UNAVAILABLE) from None
     session.selected, session.keys = devices, keys
     try:
         await hub.attach(session)
@@ -275,8 +287,8 @@ class StreamController(Controller):
         access_claims: NamedDependency[AccessClaims],
         devices: FromQuery[str | None] = None,
         keys: FromQuery[str | None] = None,
-        last_seq: FromQuery[int | None] = None,
-        last_event_id: FromHeader[str | None] = None,
+        last_seq: Annotated[int | None, QueryParameter(name="lastSeq", ge=0)] = None,
+        last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
     ) -> ServerSentEvent:
         hub = _hub(request.app.state)
         token = request.headers.get("authorization", "").partition(" ")[2].strip()

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
+#: Token checks in flight at once per process.
+_RECHECK_CONCURRENCY = 16
+_EXPIRED_WARNING = "Token expired; send authenticate with a new token."
 Authenticator = Callable[[str], Awaitable["AccessClaims"]]
 
 
@@ -306,31 +309,50 @@ class Hub:
         while True:
             await asyncio.sleep(self.limits.recheck_interval_s)
             sessions = [s for s in self._sessions if s.closing is None]
-            if sessions:
-                await asyncio.gather(*(self._recheck_one(s) for s in sessions))
+            if not sessions:
+                continue
+            # Phones of one account share a token: check each token once per pass, a few at a time, so a
+            # thousand sockets cost a handful of cache round trips in flight rather than exhausting the pool.
+            by_token: dict[str, list[Session]] = defaultdict(list)
+            for session in sessions:
+                by_token[session.token].append(session)
+            gate = asyncio.Semaphore(_RECHECK_CONCURRENCY)
 
-    async def _recheck_one(self, session: Session) -> None:
-        token = session.token
+            async def check(token: str, group: list[Session], gate: asyncio.Semaphore = gate) -> None:
+                async with gate:
+                    verdict = await self._verdict(token)
+                for session in group:
+                    self._apply(session, token, verdict)
+
+            await asyncio.gather(*(check(t, g) for t, g in by_token.items()))
+
+    async def _verdict(self, token: str) -> str:
         try:
             await self._authenticate(token)
         except ExpiredAccessTokenError:
-            if session.token != token or session.expired:
+            return "expired"
+        except NotAuthenticatedError:
+            return "revoked"
+        except Exception:
+            # The cache is unreachable: keep streaming rather than cut every client; the next pass retries.
+            log.warning("realtime.recheck_failed", exc_info=True)
+            return "unknown"
+        return "ok"
+
+    def _apply(self, session: Session, token: str, verdict: str) -> None:
+        if session.token != token or verdict in {"ok", "unknown"}:
+            return
+        if verdict == "expired":
+            if session.expired:
                 return
             session.expired = True
             session.control(
-                {
-                    "type": "warning",
-                    "message": "Token expired; send authenticate with a new token to continue.",
-                }
+                {"type": "warning", "message": "Token expired; send authenticate with a new token."}
             )
             self._spawn(self._expire_later(session, token))
-        except NotAuthenticatedError:
-            if session.token != token:
-                return
-            session.control({"type": "error", "message": "Session revoked."})
-            session.close(4001, "Session revoked.")
-        except Exception:
-            log.warning("realtime.recheck_failed", exc_info=True)
+            return
+        session.control({"type": "error", "message": "Session revoked."})
+        session.close(4001, "Session revoked.")
 
     async def _expire_later(self, session: Session, token: str) -> None:
         await asyncio.sleep(self.limits.reauth_grace_s)

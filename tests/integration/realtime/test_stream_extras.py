@@ -222,3 +222,33 @@ async def test_online_offline_and_pairing_progress_on_the_socket(
             )
             progress = await recv_until(ws, "pairingProgress")
             assert progress["data"] == {"pairingId": "p-1", "stage": "claimed", "deviceId": str(device_id)}
+
+
+async def test_server_sent_events_resume_from_last_event_id(tb_settings: Settings) -> None:
+    async with petit(tb_settings) as server:
+        account = await new_account(server)
+        device_id, _ = await give_device(server, account)
+        hub = server.app.state.realtime
+        headers = {"Authorization": f"Bearer {account.access}"}
+        for n in range(3):
+            message = {
+                "type": "deviceData",
+                "data": {"deviceId": str(device_id), "readings": {"n": {"ts": n, "value": n}}},
+            }
+            await hub.publish_device_event(device_id, message)
+        async with (
+            httpx.AsyncClient(base_url=server.http_url, timeout=10) as client,
+            client.stream("GET", "/devices/stream", headers=headers, params={"lastSeq": 0}) as everything,
+        ):
+            lines = everything.aiter_lines()
+            events = await _sse_lines(lines, 4)
+            seqs = [int(e["id"]) for e in events if e.get("event") == "deviceData"]
+            assert len(seqs) == 3
+        resume_headers = {**headers, "Last-Event-ID": str(seqs[0])}
+        async with (
+            httpx.AsyncClient(base_url=server.http_url, timeout=10) as client,
+            client.stream("GET", "/devices/stream", headers=resume_headers) as resumed,
+        ):
+            events = await _sse_lines(resumed.aiter_lines(), 3)
+            values = [json.loads(e["data"])["data"]["readings"]["n"]["value"] for e in events if e.get("id")]
+            assert values == [1, 2]

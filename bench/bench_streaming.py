@@ -1,0 +1,497 @@
+"""Streaming to apps, three ways side by side in one run: petit's push, polling, per-client TB sockets.
+
+Processes: the ThingsBoard emulator, one petit (uvicorn, SQLite, Redis) and this driver. Devices publish over
+raw MQTT once a second with their publish time in the payload; clients record publish -> receipt latency.
+
+1. ``push``: every client holds a petit ``/ws`` socket (petit holds one ThingsBoard subscription per device).
+2. ``poll``: every client polls the device's latest telemetry once a second (seed 003's way; straight at
+   ThingsBoard's REST API, which flatters polling: no petit hop).
+3. ``tbws``: every client holds its own ThingsBoard WebSocket with its own subscription.
+
+    uv run python bench/bench_streaming.py                              # 1000 clients, 100 devices, 20 s each
+    uv run python bench/bench_streaming.py --clients 200 --devices 20 --seconds 10
+
+Loopback only; every phase is bounded by its duration and deadlines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import connect
+
+from thingsboard_emulator.mqtt import codec
+
+HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parents[1]
+REDIS_URL = os.environ.get("PETIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TB_USER, TB_PASSWORD = "tenant@thingsboard.org", "tenant"
+CLIENTS_PER_USER = 10
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_for_port(port: int, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(HOST, port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+        else:
+            writer.close()
+            return
+
+
+def proc_usage(pid: int) -> tuple[float, int]:
+    """(CPU seconds, RSS bytes) of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    return cpu, rss
+
+
+# -- devices ---------------------------------------------------------------------------------------------
+
+
+class MqttDevice(asyncio.Protocol):
+    """A raw MQTT 3.1.1 connection publishing QoS 0 telemetry stamped with the send time."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.reader = codec.PacketReader()
+        self.transport: asyncio.Transport | None = None
+        self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.seq = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(codec.encode_connect(f"bench-{self.token}", username=self.token, keepalive=120))
+
+    def data_received(self, data: bytes) -> None:
+        for ptype, _, body in self.reader.feed(data):
+            if ptype == codec.CONNACK and not self.connected.done():
+                self.connected.set_result(None) if body[1] == 0 else self.connected.set_exception(
+                    RuntimeError(f"CONNACK {body[1]}")
+                )
+
+    def publish(self) -> None:
+        assert self.transport is not None
+        self.seq += 1
+        payload = json.dumps({"sentMs": time.time() * 1000, "n": self.seq, "power": self.seq % 40}).encode()
+        self.transport.write(codec.encode_publish("v1/devices/me/telemetry", payload, qos=0, packet_id=0))
+
+
+async def publish_loop(devices: list[MqttDevice], seconds: float) -> int:
+    """Every device once a second, spread evenly over the second; returns messages sent."""
+    sent = 0
+    start = time.monotonic()
+    gap = 1.0 / max(1, len(devices))
+    tick = 0
+    while time.monotonic() - start < seconds:
+        for i, device in enumerate(devices):
+            target = start + tick + i * gap
+            delay = target - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            device.publish()
+            sent += 1
+        tick += 1
+    return sent
+
+
+# -- measurements ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    name: str
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    connected: int = 0
+    published: int = 0
+    tb_subscriptions: int = 0
+    server_cpu_s: dict[str, float] = field(default_factory=dict)
+    server_rss_delta: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+    #: Publishes stamped before this (earlier phases, snapshots) are not deliveries of this phase.
+    start_ms: float = float("inf")
+
+    def record(self, sent_ms: float) -> None:
+        if sent_ms >= self.start_ms:
+            self.latencies_ms.append(time.time() * 1000 - sent_ms)
+
+    def pct(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def row(self, seconds: float) -> str:
+        cpu = ", ".join(f"{k} {v:.1f}s ({100 * v / seconds:.0f}%)" for k, v in self.server_cpu_s.items())
+        rss = ", ".join(
+            f"{k} {v / max(1, self.connected) / 1024:.1f} KiB/conn" for k, v in self.server_rss_delta.items()
+        )
+        return (
+            f"{self.name:5} clients={self.connected:5} deliveries={len(self.latencies_ms):7} "
+            f"p50={self.pct(0.5):7.1f}ms p99={self.pct(0.99):7.1f}ms mean={self.mean():7.1f}ms "
+            f"errors={self.errors} tb_subs={self.tb_subscriptions} requests={self.requests} "
+            f"| cpu: {cpu} | {rss}"
+        )
+
+    def mean(self) -> float:
+        return statistics.fmean(self.latencies_ms) if self.latencies_ms else float("nan")
+
+
+# -- the three ways --------------------------------------------------------------------------------------
+
+
+async def push_client(url: str, token: str, phase: Phase, ready: asyncio.Event, stop: asyncio.Event) -> None:
+    try:
+        async with connect(url, open_timeout=30, max_queue=None) as ws:
+            await ws.send(json.dumps({"type": "authenticate", "token": token}))
+            hello = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            if hello.get("type") != "authenticated":
+                phase.errors += 1
+                return
+            phase.connected += 1
+            ready.set()
+            while not stop.is_set():
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 0.5)
+                except TimeoutError:
+                    continue
+                message = json.loads(raw)
+                if message.get("type") == "deviceData":
+                    readings = message["data"]["readings"]
+                    sent = readings.get("sentMs")
+                    if sent is not None:
+                        phase.record(float(sent["value"]))
+    except Exception:
+        phase.errors += 1
+
+
+async def poll_client(
+    client: httpx.AsyncClient, device_id: str, tb_token: str, phase: Phase, stop: asyncio.Event
+) -> None:
+    phase.connected += 1
+    seen: float | None = None
+    url = f"/api/plugins/telemetry/DEVICE/{device_id}/values/timeseries"
+    headers = {"X-Authorization": f"Bearer {tb_token}"}
+    next_at = time.monotonic() + (hash(device_id) % 1000) / 1000
+    while not stop.is_set():
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        next_at += 1.0
+        try:
+            response = await client.get(url, params={"keys": "sentMs"}, headers=headers)
+            phase.requests += 1
+            samples = response.json().get("sentMs") or []
+        except Exception:
+            phase.errors += 1
+            continue
+        if samples and samples[0].get("value") is not None:
+            sent = float(samples[0]["value"])
+            if sent != seen:
+                seen = sent
+                phase.record(sent)
+
+
+async def tbws_client(ws_url: str, device_id: str, tb_token: str, phase: Phase, stop: asyncio.Event) -> None:
+    try:
+        async with connect(ws_url, open_timeout=30, max_queue=None) as ws:
+            cmd = {"type": "TIMESERIES", "entityType": "DEVICE", "entityId": device_id, "cmdId": 1}
+            await ws.send(json.dumps({"authCmd": {"cmdId": 0, "token": tb_token}, "cmds": [cmd]}))
+            phase.connected += 1
+            phase.tb_subscriptions += 1
+            while not stop.is_set():
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 0.5)
+                except TimeoutError:
+                    continue
+                update = json.loads(raw)
+                samples = (update.get("data") or {}).get("sentMs")
+                if samples and samples[0][1] is not None:
+                    phase.record(float(samples[0][1]))
+    except Exception:
+        phase.errors += 1
+
+
+# -- setup -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    petit_http: str
+    petit_ws: str
+    tb_http: str
+    tb_ws: str
+    mqtt_port: int
+    petit_pid: int
+    emulator_pid: int
+    stats_path: Path
+    devices: list[tuple[str, str]] = field(default_factory=list)  # (device id, MQTT token)
+    user_tokens: list[str] = field(default_factory=list)  # per device: its owner's access token
+    tb_token: str = ""
+
+
+async def setup_world(world: World, device_count: int) -> None:
+    async with httpx.AsyncClient(base_url=world.tb_http, timeout=30) as tb:
+        login = await tb.post("/api/auth/login", json={"username": TB_USER, "password": TB_PASSWORD})
+        world.tb_token = login.json()["token"]
+    from petit.thingsboard.client import ThingsBoardClient  # noqa: PLC0415 - the adapter as petit uses it
+    from petit.thingsboard.models import ThingsBoardConfig  # noqa: PLC0415
+
+    adapter = ThingsBoardClient(ThingsBoardConfig(url=world.tb_http, username=TB_USER, password=TB_PASSWORD))
+    sem = asyncio.Semaphore(8)
+
+    async def one(i: int) -> tuple[str, str, str]:
+        async with sem, httpx.AsyncClient(base_url=world.petit_http, timeout=60) as client:
+            email, password = f"bench-{i}-{uuid.uuid4().hex[:6]}@example.com", uuid.uuid4().hex
+            await client.post("/auth/signup", json={"email": email, "password": password})
+            tokens = (await client.post("/auth/login", json={"email": email, "password": password})).json()
+            owner = await adapter.ensure_owner(email)
+            token = uuid.uuid4().hex[:20]
+            record = await adapter.create_device(
+                f"bench-{uuid.uuid4().hex[:8]}", owner_id=owner.owner_id, access_token=token
+            )
+            return str(record.id), token, tokens["accessToken"]
+
+    made = await asyncio.gather(*(one(i) for i in range(device_count)))
+    await adapter.aclose()
+    world.devices = [(d, t) for d, t, _ in made]
+    world.user_tokens = [a for _, _, a in made]
+
+
+def petit_stats(world: World) -> dict[str, Any]:
+    try:
+        loaded: dict[str, Any] = json.loads(world.stats_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded
+
+
+async def run_phase(
+    name: str, world: World, clients: int, seconds: float, devices: list[MqttDevice]
+) -> Phase:
+    phase = Phase(name)
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    pids = {"petit": world.petit_pid, "emulator": world.emulator_pid}
+    rss_before = {k: proc_usage(p)[1] for k, p in pids.items()}
+    http: httpx.AsyncClient | None = None
+    if name == "poll":
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        http = httpx.AsyncClient(base_url=world.tb_http, timeout=10, limits=limits)
+    for c in range(clients):
+        device_index = c % len(world.devices)
+        device_id = world.devices[device_index][0]
+        if name == "push":
+            coro = push_client(world.petit_ws, world.user_tokens[device_index], phase, ready, stop)
+        elif name == "poll":
+            assert http is not None
+            coro = poll_client(http, device_id, world.tb_token, phase, stop)
+        else:
+            coro = tbws_client(world.tb_ws, device_id, world.tb_token, phase, stop)
+        tasks.append(asyncio.create_task(coro))
+        if c % 50 == 49:
+            await asyncio.sleep(0.05)  # a ramp, not a thundering herd of handshakes
+    deadline = time.monotonic() + 60
+    while phase.connected + phase.errors < clients and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+    if name == "push":
+        phase.tb_subscriptions = int(petit_stats(world).get("upstream_subscriptions", -1))
+    rss_connected = {k: proc_usage(p)[1] for k, p in pids.items()}
+    cpu_before = {k: proc_usage(p)[0] for k, p in pids.items()}
+    phase.start_ms = time.time() * 1000
+    phase.published = await publish_loop(devices, seconds)
+    cpu_after = {k: proc_usage(p)[0] for k, p in pids.items()}
+    await asyncio.sleep(1.5)  # the last publishes arrive
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if http is not None:
+        await http.aclose()
+    phase.server_cpu_s = {k: cpu_after[k] - cpu_before[k] for k in pids}
+    phase.server_rss_delta = {k: rss_connected[k] - rss_before[k] for k in pids}
+    return phase
+
+
+# -- serve modes -----------------------------------------------------------------------------------------
+
+
+async def serve_emulator(ports: str) -> None:
+    from thingsboard_emulator import Emulator  # noqa: PLC0415 - serve mode only
+
+    http_port, mqtt_port = (int(part) for part in ports.split(":"))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with Emulator(HOST, http_port, mqtt_port):
+        await asyncio.wait_for(stop.wait(), 3600)
+
+
+async def serve_petit(port: int, stats_path: str) -> None:
+    import uvicorn  # noqa: PLC0415 - serve mode only
+
+    from petit.app import create_app  # noqa: PLC0415
+    from petit.db.migrate import upgrade  # noqa: PLC0415
+    from petit.realtime.config import StreamLimits  # noqa: PLC0415
+    from petit.settings import Settings  # noqa: PLC0415
+
+    settings = Settings()
+    await asyncio.to_thread(upgrade, settings.db.url)
+    app = create_app(settings)
+    app.state.realtime_limits = StreamLimits(max_streams_per_user=CLIENTS_PER_USER + 5)
+    config = uvicorn.Config(app, host=HOST, port=port, ws="websockets-sansio", log_level="warning")
+    server = uvicorn.Server(config)
+
+    async def report() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            hub = getattr(app.state, "realtime", None)
+            if hub is not None:
+                stats = {"upstream_subscriptions": hub.upstream_subscriptions, "sessions": hub.sessions}
+                Path(stats_path).write_text(json.dumps(stats))  # noqa: ASYNC240 - tiny, local
+
+    reporter = asyncio.create_task(report())
+    try:
+        await server.serve()
+    finally:
+        reporter.cancel()
+
+
+# -- main ------------------------------------------------------------------------------------------------
+
+
+async def main(args: argparse.Namespace) -> int:
+    http_port, mqtt_port, petit_port = free_port(), free_port(), free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-stream-"))
+    stats_path = tmp / "petit-stats.json"
+    env = {
+        **os.environ,
+        "PETIT_ENVIRONMENT": "test",
+        "PETIT_AUTH__JWT_SECRET": uuid.uuid4().hex * 2,
+        "PETIT_AUTH__ARGON2_MEMORY_COST_KIB": "64",
+        "PETIT_AUTH__ARGON2_TIME_COST": "1",
+        "PETIT_AUTH__LOGIN_MAX_PER_IP": "100000",
+        "PETIT_DB__URL": f"sqlite+aiosqlite:///{tmp / 'petit.sqlite3'}",
+        "PETIT_REDIS__URL": REDIS_URL,
+        "PETIT_REDIS__KEY_PREFIX": f"bench-stream-{uuid.uuid4().hex[:8]}:",
+        "PETIT_THINGSBOARD__URL": f"http://{HOST}:{http_port}",
+        "PETIT_THINGSBOARD__USERNAME": TB_USER,
+        "PETIT_THINGSBOARD__PASSWORD": TB_PASSWORD,
+        "PETIT_THINGSBOARD__MQTT_PORT": str(mqtt_port),
+        "PETIT_LOG__LEVEL": "WARNING",
+    }
+    emulator = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped below
+        [sys.executable, __file__, "--serve-emulator", f"{http_port}:{mqtt_port}"], cwd=ROOT, env=env
+    )
+    petit = None
+    try:
+        await wait_for_port(http_port)
+        await wait_for_port(mqtt_port)
+        petit = subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, __file__, "--serve-petit", str(petit_port), str(stats_path)], cwd=ROOT, env=env
+        )
+        await wait_for_port(petit_port, within=60)
+        world = World(
+            petit_http=f"http://{HOST}:{petit_port}",
+            petit_ws=f"ws://{HOST}:{petit_port}/ws",
+            tb_http=f"http://{HOST}:{http_port}",
+            tb_ws=f"ws://{HOST}:{http_port}/api/ws",
+            mqtt_port=mqtt_port,
+            petit_pid=petit.pid,
+            emulator_pid=emulator.pid,
+            stats_path=stats_path,
+        )
+        started = time.monotonic()
+        await setup_world(world, args.devices)
+        print(f"setup: {args.devices} users/devices in {time.monotonic() - started:.1f}s", flush=True)
+        loop = asyncio.get_running_loop()
+        devices: list[MqttDevice] = []
+        for _, token in world.devices:
+            _, device = await loop.create_connection(functools.partial(MqttDevice, token), HOST, mqtt_port)
+            devices.append(device)
+        await asyncio.gather(*(asyncio.wait_for(d.connected, 30) for d in devices))
+        results = []
+        for name in args.phases.split(","):
+            phase = await run_phase(name, world, args.clients, args.seconds, devices)
+            results.append(phase)
+            print(phase.row(args.seconds), flush=True)
+        by = {p.name: p for p in results}
+        if "push" in by:
+            push = by["push"]
+            for other in ("poll", "tbws"):
+                if other in by:
+                    o = by[other]
+                    cpu_push = sum(push.server_cpu_s.values())
+                    cpu_other = sum(o.server_cpu_s.values())
+                    cpu_ratio = cpu_other / max(cpu_push, 1e-9)
+                    print(
+                        f"ratio {other}/push: p50 {o.pct(0.5) / push.pct(0.5):.1f}x, "
+                        f"p99 {o.pct(0.99) / push.pct(0.99):.1f}x, server CPU {cpu_ratio:.1f}x, "
+                        f"ThingsBoard subscriptions {o.tb_subscriptions}/{push.tb_subscriptions}",
+                        flush=True,
+                    )
+        for device in devices:
+            if device.transport is not None:
+                device.transport.close()
+        return 0
+    finally:
+        for proc in (petit, emulator):
+            if proc is None:
+                continue
+            proc.send_signal(signal.SIGTERM) if proc is emulator else proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--devices", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--phases", default="push,poll,tbws")
+    parser.add_argument("--serve-emulator", metavar="HTTP:MQTT")
+    parser.add_argument("--serve-petit", nargs=2, metavar=("PORT", "STATS"))
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    if arguments.serve_emulator:
+        asyncio.run(serve_emulator(arguments.serve_emulator))
+    elif arguments.serve_petit:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_petit(int(arguments.serve_petit[0]), arguments.serve_petit[1]))
+    else:
+        sys.exit(asyncio.run(main(arguments)))
