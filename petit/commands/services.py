@@ -15,6 +15,7 @@ from petit.commands.errors import (
     InvalidSettingsError,
     SettingsTooLargeError,
 )
+from petit.telemetry.services import platform_device
 from petit.thingsboard.errors import ThingsBoardTimeoutError
 from petit.thingsboard.models import AttributeScope, Value
 
@@ -69,13 +70,14 @@ class CommandService:
         try:
             # Our own deadline on top of ThingsBoard's, so a platform that never answers cannot hang us.
             async with asyncio.timeout(timeout_s + self._settings.timeout_margin_s):
-                response = await self._thingsboard.call_device(
-                    device.platform_device_id,
-                    function,
-                    params,
-                    expect_reply=expect_reply,
-                    timeout_s=timeout_s,
-                )
+                with platform_device(device.id):
+                    response = await self._thingsboard.call_device(
+                        device.platform_device_id,
+                        function,
+                        params,
+                        expect_reply=expect_reply,
+                        timeout_s=timeout_s,
+                    )
         except (ThingsBoardTimeoutError, TimeoutError):
             raise DeviceTimeoutError(f"no answer from the device within {timeout_ms} ms") from None
         return CommandResult(
@@ -98,7 +100,8 @@ class DeviceSettingsService:
 
     async def get(self, user_id: uuid.UUID, device_id: uuid.UUID) -> dict[str, Value]:
         device = await self._devices.get_owned(user_id, device_id)
-        return await self._thingsboard.get_attributes(device.platform_device_id, AttributeScope.SETTINGS)
+        with platform_device(device.id):
+            return await self._thingsboard.get_attributes(device.platform_device_id, AttributeScope.SETTINGS)
 
     async def replace(
         self, user_id: uuid.UUID, device_id: uuid.UUID, values: Mapping[str, Any]
@@ -109,7 +112,8 @@ class DeviceSettingsService:
         self._check(values)
         device = await self._devices.get_owned(user_id, device_id)
         platform_id = device.platform_device_id
-        current = await self._thingsboard.get_attributes(platform_id, AttributeScope.SETTINGS)
+        with platform_device(device.id):
+            current = await self._thingsboard.get_attributes(platform_id, AttributeScope.SETTINGS)
         # Save before deleting: if the second step fails the device has extra keys, never missing ones.
         if values:
             await self._thingsboard.save_attributes(platform_id, AttributeScope.SETTINGS, dict(values))
@@ -125,7 +129,8 @@ class DeviceSettingsService:
         self._check(patch)
         device = await self._devices.get_owned(user_id, device_id)
         platform_id = device.platform_device_id
-        current = await self._thingsboard.get_attributes(platform_id, AttributeScope.SETTINGS)
+        with platform_device(device.id):
+            current = await self._thingsboard.get_attributes(platform_id, AttributeScope.SETTINGS)
         merged = {**current, **patch}
         merged = {k: v for k, v in merged.items() if v is not None}
         if json_size(merged) > self._settings.settings_max_bytes:

@@ -2,31 +2,49 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from petit.devices.errors import DeviceNotFoundError
 from petit.telemetry.errors import (
     InvalidAggregationError,
     InvalidTelemetryKeysError,
     InvalidTimeRangeError,
     TimeRangeTooLargeError,
 )
+from petit.thingsboard.errors import ThingsBoardNotFoundError
 from petit.thingsboard.models import Aggregation, HistoryQuery, Reading, SortOrder
 
 if TYPE_CHECKING:
     import uuid
+    from collections.abc import Iterator
 
     from petit.devices.services import DeviceService
     from petit.lib.clock import Clock
     from petit.settings import TelemetrySettings
     from petit.thingsboard.port import ThingsBoardPort
 
+log = logging.getLogger(__name__)
+
 MAX_KEYS = 50
 _KEY = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 _DAY_MS = 24 * 3600 * 1000
 #: History without an explicit start covers the last day: enough for a chart, cheap for ThingsBoard.
 DEFAULT_HISTORY_SPAN_MS = _DAY_MS
+
+
+@contextmanager
+def platform_device(device_id: uuid.UUID) -> Iterator[None]:
+    """A row whose platform device is gone (deleted in ThingsBoard, a crash mid-delete) is gone for its owner:
+    404, not an upstream failure; ``petit reconcile`` removes the row."""
+    try:
+        yield
+    except ThingsBoardNotFoundError as exc:
+        log.warning("device.platform_device_missing device_id=%s", device_id)
+        raise DeviceNotFoundError("The device no longer exists on the device platform") from exc
 
 
 def parse_keys(raw: str | None, *, required: bool) -> tuple[str, ...] | None:
@@ -78,8 +96,9 @@ class TelemetryService:
         """Latest value per key; without keys, every key the device ever reported."""
         device = await self._devices.get_owned(user_id, device_id)
         platform_id = device.platform_device_id
-        wanted = keys if keys is not None else tuple(await self._thingsboard.telemetry_keys(platform_id))
-        values = await self._thingsboard.latest_readings(platform_id, wanted) if wanted else {}
+        with platform_device(device.id):
+            wanted = keys if keys is not None else tuple(await self._thingsboard.telemetry_keys(platform_id))
+            values = await self._thingsboard.latest_readings(platform_id, wanted) if wanted else {}
         return LatestTelemetry(device_id=device.id, values={k: values.get(k) for k in wanted})
 
     def history_query(
@@ -125,7 +144,8 @@ class TelemetryService:
         self, user_id: uuid.UUID, device_id: uuid.UUID, query: HistoryQuery
     ) -> TelemetryHistory:
         device = await self._devices.get_owned(user_id, device_id)
-        found = await self._thingsboard.reading_history(device.platform_device_id, query)
+        with platform_device(device.id):
+            found = await self._thingsboard.reading_history(device.platform_device_id, query)
         # Unknown keys are not an error: the device may not have reported them yet; an empty series says so.
         return TelemetryHistory(
             device_id=device.id, query=query, series={k: found.get(k, []) for k in query.keys}

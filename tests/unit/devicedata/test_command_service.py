@@ -157,3 +157,27 @@ async def test_settings_of_someone_elses_device_are_not_found(world: World) -> N
     ):
         with pytest.raises(DeviceNotFoundError):
             await call
+
+
+async def test_a_row_whose_platform_device_is_gone_reads_as_not_found(world: World) -> None:
+    from petit.telemetry.services import TelemetryService  # noqa: PLC0415 - only this test needs it
+
+    owner = uuid.uuid4()
+    device = await world.device(owner)
+    await world.thingsboard.delete_device(device.platform_device_id)
+    telemetry = TelemetryService(
+        devices=world.devices,
+        thingsboard=world.thingsboard,
+        clock=world.clock,
+        settings=world.telemetry_settings,
+    )
+    for call in (
+        telemetry.latest(owner, device.id, ("t",)),
+        telemetry.latest(owner, device.id, None),
+        commands(world).send(owner, device.id, "f", {}, expect_reply=True, timeout_ms=500),
+        device_settings(world).get(owner, device.id),
+        device_settings(world).update(owner, device.id, {"a": 1}),
+        device_settings(world).replace(owner, device.id, {"a": 1}),
+    ):
+        with pytest.raises(DeviceNotFoundError):
+            await call
