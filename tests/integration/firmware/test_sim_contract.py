@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.integration.firmware.conftest import config, eventually, settled
-from tests.unit.firmware.test_local_api import check
+from tests.unit.firmware.test_firmware_local_api import check
 
 if TYPE_CHECKING:
     from firmware.sim.fleet import SimDevice
