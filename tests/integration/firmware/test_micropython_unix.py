@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,3 +192,26 @@ def test_micropython_firmware_with_the_broker_down_is_connect_failed(board: Call
     )
     final = dev.settled()
     assert (final["statusCode"], final["title"]) == (6, "MQTT_CONNECT_FAILED")
+
+
+def test_micropython_firmware_reconnects_and_survives_a_reboot(
+    board: Callable[..., Board], rest: Rest, emulator: Emulator
+) -> None:
+    device_id, _, token = rest.create_device()
+    dev = board()
+    dev.configure(
+        ssid="home", password="correct-horse-9", pairKey="pk-r", ownerKey="owner-key-r", accessToken=token
+    )
+    assert dev.settled()["statusCode"] == 4
+    eventually(lambda: rest.latest(device_id, "uptime").get("uptime"), 15)
+    emulator.drop_mqtt_sessions()
+    dropped_at_ms = time.time() * 1000
+    # Telemetry stamped after the drop can only have come through a new session.
+    eventually(lambda: rest.latest(device_id, "uptime")["uptime"][0]["ts"] > dropped_at_ms, 15)
+    dev.process.terminate()
+    dev.process.wait(timeout=10)
+    rebooted = board()  # same working directory, so the same flash store
+    assert rebooted.get("/config/current-status")["statusCode"] == 4
+    assert rebooted.get("/info")["paired"] is True
+    before = rest.latest(device_id, "uptime")["uptime"][0]["ts"]
+    eventually(lambda: rest.latest(device_id, "uptime")["uptime"][0]["ts"] > before, 15)
