@@ -55,6 +55,8 @@ class SimDevice:
         state_dir: str | None = None,
         ack_timeout_s: float = 5.0,
         connect_timeout_s: float = 5.0,
+        *,
+        mqtt5: bool = True,
     ) -> None:
         self.world = world
         self.identity = make_identity(index, mqtt_host, mqtt_port)
@@ -63,7 +65,9 @@ class SimDevice:
         else:
             self.store = MemoryStore()
         self.wifi = SimWifi(world)
-        self.mqtt = PahoMqtt(world, connect_timeout_s=connect_timeout_s, ack_timeout_s=ack_timeout_s)
+        self.mqtt = PahoMqtt(
+            world, connect_timeout_s=connect_timeout_s, ack_timeout_s=ack_timeout_s, mqtt5=mqtt5
+        )
         self.settings = settings
         self.port = 0
         self._wake = threading.Event()

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.integration.firmware.conftest import SSID, WIFI_PASSWORD, config, eventually, settled, status
+from firmware.sim.fleet import Fleet
+from tests.integration.firmware.conftest import FAST, SSID, WIFI_PASSWORD, config, eventually, settled, status
 
 if TYPE_CHECKING:
-    from firmware.sim.fleet import Fleet, SimDevice
+    from firmware.sim.fleet import SimDevice
     from firmware.sim.world import World
     from tests.integration.firmware.conftest import Rest
     from thingsboard_emulator import Emulator
@@ -273,3 +274,14 @@ def test_many_devices_each_on_their_own_port(fleet: Fleet, rest: Rest) -> None:
     assert {n["ssid"] for n in scan} == {SSID, "open-cafe"}
     assert json.dumps(scan)  # the body is plain JSON
     assert WIFI_PASSWORD not in json.dumps(scan)
+
+
+def test_over_mqtt_311_thingsboard_folds_a_bad_token_into_unauthorized(
+    emulator: Emulator, world: World
+) -> None:
+    # Why the firmware speaks MQTT 5: TB answers 3.1.1 clients code 5 (not authorized) for a bad token.
+    with Fleet(world, mqtt_port=emulator.mqtt_port, settings=dict(FAST), mqtt5=False) as fleet:
+        device = fleet.spawn(1)[0]
+        post_config(device, config("no-such-token-" + uuid.uuid4().hex[:8]))
+        final = settled(device)
+    assert (final["statusCode"], final["title"]) == (6, "MQTT_CONNECT_UNAUTHORIZED")
