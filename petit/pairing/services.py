@@ -144,7 +144,13 @@ class PairingAdvancer:
             await self._close(session, pairing, PairingState.FAILED, reason="too_many_attempts")
 
     async def _close(
-        self, session: AsyncSession, pairing: Pairing, state: PairingState, *, reason: str
+        self,
+        session: AsyncSession,
+        pairing: Pairing,
+        state: PairingState,
+        *,
+        reason: str,
+        client_ip: str | None = None,
     ) -> None:
         """End an open pairing without a device: the reserved one is deleted, nothing is left behind."""
         await self._tb.delete_device(pairing.platform_device_id)
@@ -159,6 +165,7 @@ class PairingAdvancer:
             reason=reason,
             platform_device_id=pairing.platform_device_id,
             actor_user_id=pairing.user_id,
+            client_ip=client_ip,
             details={"pairingId": str(pairing.id)},
         )
 
@@ -223,7 +230,9 @@ class PairingAdvancer:
                 raise PairingNotFoundError
             if pairing.state not in OPEN_PAIRING_STATES:
                 raise PairingClosedError
-            await self._close(session, pairing, PairingState.CANCELLED, reason="cancelled")
+            await self._close(
+                session, pairing, PairingState.CANCELLED, reason="cancelled", client_ip=client_ip
+            )
 
 
 class PairingWatcher:
