@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 #: Events a process's channel subscriber may hold before dropping the oldest (sessions coalesce anyway).
 _SUBSCRIBER_BACKLOG = 10_000
+#: Token checks against the cache in flight at once per process (the pool holds 100 connections).
+_AUTH_CONCURRENCY = 32
 
 
 def realtime_lifespan(
@@ -64,9 +67,13 @@ def realtime_lifespan(
             subscriber_backlog_strategy="dropleft",
         )
 
+        # A burst of reconnecting phones must not exhaust the cache's connection pool (shared with every
+        # request): token checks wait their turn instead.
+        gate = asyncio.Semaphore(_AUTH_CONCURRENCY)
+
         async def authenticate(token: str) -> AccessClaims:
             # Checks signature, expiry and the revocation markers; the session is never used for queries.
-            async with state.sessionmaker() as db:
+            async with gate, state.sessionmaker() as db:
                 service = AuthService(
                     users=UserRepository(db),
                     refresh_tokens=RefreshTokenRepository(db),
