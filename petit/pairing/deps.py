@@ -53,6 +53,7 @@ async def provide_pairing_service(
         hasher=secret_hasher(settings),
         throttle=AttemptThrottle(state.cache, state.clock, throttle_limits(settings.ownership)),
         events=device_events(state),
+        cache=state.cache,
         clock=state.clock,
         ttl_s=settings.ownership.pairing_ttl_s,
     )

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from petit.audit.services import DeviceEventService
+    from petit.lib.cache import Cache
     from petit.lib.clock import Clock
     from petit.lib.secrets import SecretHasher
     from petit.lib.throttle import AttemptThrottle
@@ -278,10 +279,12 @@ class PairingService:
         hasher: SecretHasher,
         throttle: AttemptThrottle,
         events: DeviceEventService,
+        cache: Cache,
         clock: Clock,
         ttl_s: int,
     ) -> None:
         self._session = session
+        self._cache = cache
         self._tb = thingsboard
         self._linker = linker
         self._advancer = advancer
@@ -372,9 +375,12 @@ class PairingService:
         )
 
     async def get(self, user_id: uuid.UUID, pairing_id: uuid.UUID) -> PairingRead:
-        # Look at ThingsBoard first so the answer is current even between watcher rounds.
+        # Look at ThingsBoard first so the answer is current between watcher rounds, but at most once a second
+        # per pairing however eagerly apps poll: reads must not multiply the load on ThingsBoard.
+        first, _ = await self._cache.hit(f"pairing:peek:{pairing_id}", window_s=1)
         try:
-            await self._advancer.advance(pairing_id)
+            if first == 1:
+                await self._advancer.advance(pairing_id)
         except ThingsBoardError as exc:
             log.info(
                 "pairing.advance_on_read_deferred pairing_id=%s reason=%s", pairing_id, type(exc).__name__
