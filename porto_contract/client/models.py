@@ -1,0 +1,224 @@
+"""Typed bodies of the app's flows. Each model names the OpenAPI schema it mirrors (``schema_name``), and
+tests/contract checks the two agree on fields and required-ness, so drift in petit fails CI here."""
+
+from __future__ import annotations
+
+from datetime import datetime  # noqa: TC003 - pydantic resolves annotations at runtime
+from typing import Any, ClassVar
+from uuid import UUID  # noqa: TC003 - pydantic resolves annotations at runtime
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class Body(BaseModel):
+    # extra="allow": a newer petit may add fields; an app built on this client must not break on them.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True)
+    schema_name: ClassVar[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class SignupRequest(Body):
+    schema_name = "SignupRequest"
+    email: str
+    password: str
+
+
+class LoginRequest(Body):
+    schema_name = "LoginRequest"
+    email: str
+    password: str
+
+
+class RefreshRequest(Body):
+    schema_name = "RefreshRequest"
+    refresh_token: str
+
+
+class TokenPair(Body):
+    schema_name = "TokenPair"
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    refresh_expires_in: int
+    token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
+
+
+class UserRead(Body):
+    schema_name = "UserRead"
+    id: UUID
+    email: str
+    created_at: datetime
+
+
+class PairingCreate(Body):
+    schema_name = "PairingCreate"
+    name: str
+    label: str | None = None
+
+
+class PairingStarted(Body):
+    schema_name = "PairingStarted"
+    pairing_id: UUID
+    pair_key: str
+    owner_key: str
+    access_token: str
+    mqtt_host: str
+    mqtt_port: int
+    expires_at: datetime
+    state: str
+
+
+class PairingRead(Body):
+    schema_name = "PairingRead"
+    id: UUID
+    name: str
+    state: str
+    device_id: UUID | None
+    failure_reason: str | None
+    created_at: datetime
+    expires_at: datetime
+    connected_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.state not in ("pending", "device_connected")
+
+
+class ClaimCodeCreated(Body):
+    schema_name = "ClaimCodeCreated"
+    claim_code: str
+    expires_at: datetime
+
+
+class ClaimRequest(Body):
+    schema_name = "ClaimRequest"
+    claim_code: str
+    device_name: str
+
+
+class DeviceRead(Body):
+    schema_name = "DeviceRead"
+    id: UUID
+    name: str
+    label: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class DevicePage(Body):
+    schema_name = "DevicePage"
+    items: list[DeviceRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class ReadingRead(Body):
+    schema_name = "ReadingRead"
+    ts: int
+    value: Any
+
+
+class LatestTelemetryRead(Body):
+    schema_name = "LatestTelemetryRead"
+    device_id: UUID
+    values: dict[str, ReadingRead | None]
+
+
+class TelemetryHistoryRead(Body):
+    schema_name = "TelemetryHistoryRead"
+    device_id: UUID
+    series: dict[str, list[ReadingRead]]
+    start_ts: int
+    end_ts: int
+    interval_ms: int | None
+    aggregation: str
+
+
+class CommandCreate(Body):
+    schema_name = "CommandCreate"
+    function: str | None = None
+    params: Any = None
+    mode: str | None = None
+    timeout_ms: int | None = None
+
+
+class CommandResultRead(Body):
+    schema_name = "CommandResultRead"
+    device_id: UUID
+    function: str
+    mode: str
+    response: Any = None
+
+
+class StreamDeviceRead(Body):
+    schema_name = "StreamDeviceRead"
+    device_id: UUID
+    stream_id: UUID
+
+
+class StreamTokenRead(Body):
+    schema_name = "StreamTokenRead"
+    token: str
+    ws_url: str
+    expires_at: datetime
+    devices: list[StreamDeviceRead]
+
+
+# The device-local API (porto_contract/device/local-api.openapi.json).
+
+
+class ConfigData(Body):
+    schema_name = "ConfigData"
+    ssid: str
+    password: str
+    owner_key: str
+    pair_key: str | None = None
+    access_token: str | None = None
+    mqtt_host: str | None = None
+    mqtt_port: int | None = None
+    claim_secret: str | None = None
+    claim_duration_ms: int | None = None
+    provision_device_key: str | None = None
+    provision_device_secret: str | None = None
+    device_name: str | None = None
+    gateway_url: str | None = None
+    gateway_token: str | None = None
+
+
+class DeviceStatus(Body):
+    schema_name = "Status"
+    status_code: int
+    title: str
+    description: str
+
+    @property
+    def failed(self) -> bool:
+        return self.status_code in (5, 6)
+
+
+class DeviceInfo(Body):
+    schema_name = "Info"
+    device_id: str
+    mac: str
+    firmware_version: str
+    capabilities: list[str]
+    paired: bool
+    model: str | None = None
+    uptime_s: int | None = None
+    mqtt_host: str | None = None
+    mqtt_port: int | None = None
+
+
+class WifiNetwork(Body):
+    schema_name = "WifiNetwork"
+    ssid: str
+    rssi: int
+    sec: int
+    ch: int
+    mdr: int
