@@ -4,6 +4,8 @@ to the device over its local API, then watch both sides until petit says complet
 from __future__ import annotations
 
 import time
+
+import httpx
 from typing import TYPE_CHECKING
 
 from porto_contract.client import models as m
@@ -71,7 +73,7 @@ def pair_device(
     while True:
         try:
             status = device.status()
-        except OSError:
+        except httpx.TransportError:
             # The device may drop its access point once it is online; petit stays the source of truth.
             status = None
         if status is not None and status.status_code != last_device:
