@@ -32,6 +32,8 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "ClaimDevice": ("POST", "/claims"),
     "ListDevices": ("GET", "/devices"),
     "GetDevice": ("GET", "/devices/{device_id}"),
+    "CreateDevice": ("POST", "/devices"),
+    "IssueProvisioningToken": ("POST", "/gateway/devices/{device_id}/provision"),
     "GetLatestTelemetry": ("GET", "/devices/{device_id}/telemetry/latest"),
     "GetTelemetryHistory": ("GET", "/devices/{device_id}/telemetry/history"),
     "SendDeviceCommand": ("POST", "/devices/{device_id}/commands"),
@@ -52,6 +54,8 @@ BODIES: dict[str, tuple[type[m.Body] | None, type[m.Body] | None]] = {
     "ClaimDevice": (m.ClaimRequest, m.DeviceRead),
     "ListDevices": (None, m.DevicePage),
     "GetDevice": (None, m.DeviceRead),
+    "CreateDevice": (m.DeviceCreate, m.DeviceRead),
+    "IssueProvisioningToken": (m.ProvisioningTokenCreate, m.ProvisioningTokenIssued),
     "GetLatestTelemetry": (None, m.LatestTelemetryRead),
     "GetTelemetryHistory": (None, m.TelemetryHistoryRead),
     "SendDeviceCommand": (m.CommandCreate, m.CommandResultRead),
@@ -186,6 +190,19 @@ class PortoClient:
 
     def get_device(self, device_id: UUID | str) -> m.DeviceRead:
         return self._parse(m.DeviceRead, self._request("GetDevice", path={"device_id": device_id}))
+
+    def create_device(self, name: str, label: str | None = None) -> m.DeviceRead:
+        """A device the user registers by hand (e.g. one that will use seed 004's HTTP gateway)."""
+        data = self._request("CreateDevice", body=m.DeviceCreate(name=name, label=label))
+        return self._parse(m.DeviceRead, data)
+
+    def issue_provisioning_token(
+        self, device_id: UUID | str, *, lifetime_minutes: int | None = None, notes: str | None = None
+    ) -> m.ProvisioningTokenIssued:
+        """Seed 004: a one-time token the device exchanges at POST /gateway/devices/claim."""
+        body = m.ProvisioningTokenCreate(lifetime_minutes=lifetime_minutes, notes=notes)
+        data = self._request("IssueProvisioningToken", path={"device_id": device_id}, body=body)
+        return self._parse(m.ProvisioningTokenIssued, data)
 
     def latest_telemetry(self, device_id: UUID | str, keys: list[str] | None = None) -> m.LatestTelemetryRead:
         data = self._request("GetLatestTelemetry", path={"device_id": device_id}, query={"keys": _keys(keys)})

@@ -20,6 +20,11 @@ class Body(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+class SnakeBody(Body):
+    # Seed 004's gateway bodies are snake_case on the wire, as the seed wrote them.
+    model_config = ConfigDict(alias_generator=None, populate_by_name=True, extra="allow", frozen=True)
+
+
 class SignupRequest(Body):
     schema_name = "SignupRequest"
     email: str
@@ -116,6 +121,27 @@ class DevicePage(Body):
     total: int
     limit: int
     offset: int
+
+
+class DeviceCreate(Body):
+    schema_name = "DeviceCreate"
+    name: str
+    label: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ProvisioningTokenCreate(SnakeBody):
+    schema_name = "ProvisioningTokenCreate"
+    lifetime_minutes: int | None = None
+    never_expires: bool | None = None
+    notes: str | None = None
+
+
+class ProvisioningTokenIssued(SnakeBody):
+    schema_name = "ProvisioningTokenIssued"
+    device_id: UUID
+    token: str
+    expires_at: datetime | None
 
 
 class ReadingRead(Body):

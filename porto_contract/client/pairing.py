@@ -4,9 +4,9 @@ to the device over its local API, then watch both sides until petit says complet
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import httpx
-from typing import TYPE_CHECKING
 
 from porto_contract.client import models as m
 
