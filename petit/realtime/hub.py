@@ -87,8 +87,10 @@ class Hub:
         self._authenticate = authenticate
         self.limits = limits
         self._prefix = prefix
+        # A partial port (test stubs, older adapters) without push still serves revocations and resume.
+        open_stream = getattr(thingsboard, "open_stream", None)
         self._stream: TelemetryStreamPort | None = (
-            thingsboard.open_stream(self._on_stream_event) if thingsboard is not None else None
+            open_stream(self._on_stream_event) if open_stream is not None else None
         )
         self._sessions: set[Session] = set()
         self._per_user: dict[uuid.UUID, set[Session]] = defaultdict(set)
