@@ -124,6 +124,11 @@ class TbAdmin:
         response.raise_for_status()
         return name, token
 
+    def device_id(self, name: str) -> str:
+        response = self.http.get("/api/tenant/devices", params={"deviceName": name})
+        response.raise_for_status()
+        return str(response.json()["id"]["id"])
+
     def close(self) -> None:
         self.http.close()
 
