@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -28,8 +29,15 @@ async def audit_pool(state: State, settings: Settings) -> AsyncIterator[None]:
     request still holds its connection; drawing both from one pool lets a burst of requests take every
     connection and then wait forever for a second one."""
     if is_sqlite(settings.db.url):
-        # One file, one writer: a second engine would only contend for the same lock.
-        yield
+        # One file, one writer: a second engine would only contend for the same lock. And a request that
+        # already wrote holds that lock until it commits, so its event is written just after (deferred).
+        pending: set[asyncio.Task[None]] = set()
+        state.audit_pending = pending
+        try:
+            yield
+        finally:
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
         return
     engine = create_engine(settings.db.model_copy(update={"pool_size": _AUDIT_POOL_SIZE, "max_overflow": 0}))
     state.audit_sessionmaker = create_sessionmaker(engine)
@@ -45,7 +53,9 @@ def audit_sessionmaker(state: State) -> async_sessionmaker[AsyncSession]:
 
 
 def device_events(state: State) -> DeviceEventService:
-    return DeviceEventService(sessionmaker=audit_sessionmaker(state), clock=state.clock)
+    return DeviceEventService(
+        sessionmaker=audit_sessionmaker(state), clock=state.clock, deferred=state.get("audit_pending")
+    )
 
 
 def throttle_limits(settings: OwnershipSettings) -> ThrottleLimits:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import make_transient
 
 from petit.audit.repositories import DeviceEventRepository
 from petit.db.models import DeviceEvent
@@ -20,6 +24,9 @@ if TYPE_CHECKING:
     from petit.lib.clock import Clock
 
 log = logging.getLogger(__name__)
+
+#: Deferred (SQLite) writes retry this often, each after SQLite's own busy wait.
+_SQLITE_ATTEMPTS = 6
 
 
 class Outcome(enum.StrEnum):
@@ -61,9 +68,17 @@ class DeviceEventService:
     """Writes each event in its own short transaction, independent of the request's unit of work: a refused
     attempt rolls the request back, yet the refusal is exactly what the audit must keep."""
 
-    def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        deferred: set[asyncio.Task[None]] | None = None,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._clock = clock
+        # SQLite only: write in the background, once the request's own write lock is gone.
+        self._deferred = deferred
 
     async def record(
         self,
@@ -90,9 +105,14 @@ class DeviceEventService:
             client_ip=client_ip[:64] if client_ip else None,
             details=_scrub(details),
         )
-        async with self._sessionmaker() as session:
-            session.add(event)
-            await session.commit()
+        if self._deferred is None:
+            async with self._sessionmaker() as session:
+                session.add(event)
+                await session.commit()
+        else:
+            task = asyncio.create_task(self._store_later(event))
+            self._deferred.add(task)
+            task.add_done_callback(self._deferred.discard)
         log.info(
             "device_event flow=%s action=%s outcome=%s reason=%s device=%s",
             flow,
@@ -102,6 +122,21 @@ class DeviceEventService:
             platform_device_id or device_ref,
         )
         return event
+
+    async def _store_later(self, event: DeviceEvent) -> None:
+        for attempt in range(_SQLITE_ATTEMPTS):
+            try:
+                async with self._sessionmaker() as session:
+                    session.add(event)
+                    await session.commit()
+            except OperationalError:
+                # Locked by a request that is still running (SQLite waits its busy timeout first).
+                if attempt + 1 == _SQLITE_ATTEMPTS:
+                    log.exception("device_event not stored flow=%s action=%s", event.flow, event.action)
+                    return
+                make_transient(event)
+            else:
+                return
 
 
 class DeviceEventReader:
