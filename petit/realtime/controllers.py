@@ -135,11 +135,11 @@ async def _authenticate(
         raise _Reject(1008, "Bad authenticate message.", str(exc)) from None
     session = Session(claims=claims, token=token, max_pending_control=hub.limits.max_pending_control)
     try:
-        session.owned = await hub.directory.owned_devices(claims.user_id)
+        session.own(await hub.directory.owned_devices(claims.user_id))
     except Exception:
         log.warning("realtime.directory_failed", exc_info=True)
         raise _Reject(1011, "Try again later.", UNAVAILABLE) from None
-    session.selected, session.keys = devices, keys
+    session.selected, session.keys = session.resolve(devices), keys
     try:
         await hub.attach(session)
     except TooManyStreamsError:
@@ -187,11 +187,11 @@ async def _receiver(socket: WebSocket[Any, Any, Any], hub: Hub, session: Session
             except ValueError as exc:
                 session.control({"type": "error", "message": str(exc)})
                 continue
-            await hub.reselect(session, devices, keys)
+            await hub.reselect(session, session.resolve(devices), keys)
             session.control(
                 {
                     "type": "subscribed",
-                    "devices": sorted(str(d) for d in session.watching),
+                    "devices": sorted(str(session.public(d)) for d in session.watching),
                     "keys": sorted(keys) if keys is not None else None,
                 }
             )
@@ -295,12 +295,13 @@ class StreamController(Controller):
         session = Session(
             claims=access_claims, token=token, max_pending_control=hub.limits.max_pending_control
         )
-        session.owned = await hub.directory.owned_devices(access_claims.user_id)
+        session.own(await hub.directory.owned_devices(access_claims.user_id))
         try:
             device_ids = _split(devices)
-            session.selected = frozenset(uuid.UUID(d) for d in device_ids) if device_ids is not None else None
+            chosen = frozenset(uuid.UUID(d) for d in device_ids) if device_ids is not None else None
         except ValueError:
-            session.selected = frozenset()
+            chosen = frozenset()
+        session.selected = session.resolve(chosen)
         key_list = _split(keys)
         session.keys = frozenset(key_list) if key_list is not None else None
         await hub.attach(session)

@@ -1,13 +1,17 @@
-"""Which devices a user may stream.
+"""Which devices a user may stream, as ``{platform id: the id the app knows}``.
 
-Until petit keeps its own ``devices`` table this asks ThingsBoard: the user's customer (found by email) and
-the devices assigned to it. ThingsBoard is the system of record for assignment either way.
+petit's ``devices`` rows name each device by petit's id; devices assigned to the user's ThingsBoard customer
+without a row (claimed outside petit) are streamed under their platform id.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
+from sqlmodel import col
+
+from petit.db.models import Device
 from petit.users.repositories import UserRepository
 
 if TYPE_CHECKING:
@@ -25,19 +29,25 @@ class ThingsBoardDirectory:
         self._sessionmaker = sessionmaker
         self._thingsboard = thingsboard
 
-    async def owned_devices(self, user_id: uuid.UUID) -> set[uuid.UUID]:
+    async def owned_devices(self, user_id: uuid.UUID) -> dict[uuid.UUID, uuid.UUID]:
         async with self._sessionmaker() as session:
             user = await UserRepository(session).get(user_id)
-        if user is None:
-            return set()
+            if user is None:
+                return {}
+            rows = await session.execute(
+                sa.select(col(Device.platform_device_id), col(Device.id)).where(
+                    col(Device.owner_id) == user_id
+                )
+            )
+            found: dict[uuid.UUID, uuid.UUID] = {row[0]: row[1] for row in rows.all()}
         owner = await self._thingsboard.find_owner(user.email)
         if owner is None:
-            return set()
-        found: set[uuid.UUID] = set()
+            return found
         page = 0
         while True:
             result = await self._thingsboard.list_devices(page=page, page_size=_PAGE, owner_id=owner.owner_id)
-            found.update(device.id for device in result.items)
+            for device in result.items:
+                found.setdefault(device.id, device.id)
             if not result.has_next:
                 return found
             page += 1
@@ -46,5 +56,5 @@ class ThingsBoardDirectory:
 class NoDevices:
     """ThingsBoard not configured: nobody owns anything, streams stay quiet."""
 
-    async def owned_devices(self, user_id: uuid.UUID) -> set[uuid.UUID]:
-        return set()
+    async def owned_devices(self, user_id: uuid.UUID) -> dict[uuid.UUID, uuid.UUID]:
+        return {}

@@ -47,8 +47,8 @@ Authenticator = Callable[[str], Awaitable["AccessClaims"]]
 
 
 class DeviceDirectory(Protocol):
-    async def owned_devices(self, user_id: uuid.UUID) -> set[uuid.UUID]:
-        """The devices ``user_id`` may stream."""
+    async def owned_devices(self, user_id: uuid.UUID) -> dict[uuid.UUID, uuid.UUID]:
+        """The devices ``user_id`` may stream: platform id -> the id the app knows it by."""
 
 
 def device_data_message(event: DeviceReadings) -> Message:

@@ -41,6 +41,8 @@ class Session:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: Devices the user owns (kept current by revocation events).
     owned: set[uuid.UUID] = field(default_factory=set)
+    #: Platform id -> the id the client knows (petit's device id); absent means the same.
+    aliases: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
     #: The devices the client asked for; ``None`` means all it owns.
     selected: frozenset[uuid.UUID] | None = None
     #: Telemetry keys the client asked for; ``None`` means every key.
@@ -70,6 +72,30 @@ class Session:
     @property
     def pending(self) -> int:
         return len(self._control) + len(self._data)
+
+    def own(self, devices: dict[uuid.UUID, uuid.UUID]) -> None:
+        self.owned = set(devices)
+        self.aliases = {platform: public for platform, public in devices.items() if platform != public}
+
+    def resolve(self, public_ids: frozenset[uuid.UUID] | None) -> frozenset[uuid.UUID] | None:
+        """Client-side ids (petit's) to platform ids; ids of devices it does not own select nothing."""
+        if public_ids is None:
+            return None
+        reverse = {public: platform for platform, public in self.aliases.items()}
+        return frozenset(reverse.get(d, d) for d in public_ids)
+
+    def public(self, device_id: uuid.UUID) -> uuid.UUID:
+        return self.aliases.get(device_id, device_id)
+
+    def _outgoing(self, message: Message) -> Message:
+        data = message.get("data")
+        if not self.aliases or not isinstance(data, dict) or "deviceId" not in data:
+            return message
+        try:
+            public = self.public(uuid.UUID(str(data["deviceId"])))
+        except ValueError:
+            return message
+        return {**message, "data": {**data, "deviceId": str(public)}}
 
     def control(self, message: Message) -> None:
         if self.closing is not None:
@@ -157,7 +183,7 @@ class Session:
         """The next frame to send; None when the stream is closing or nothing came within ``timeout_s``."""
         while True:
             if self._control:
-                return self._control.popleft()
+                return self._outgoing(self._control.popleft())
             if self.closing is not None:
                 return None
             if self.expired:
@@ -165,12 +191,12 @@ class Session:
             elif self._replay:
                 message = self._replay.popleft()
                 if self._deliverable(message):
-                    return message
+                    return self._outgoing(message)
                 continue
             elif self._data:
                 _, message = self._data.popitem(last=False)
                 if self._deliverable(message):
-                    return message
+                    return self._outgoing(message)
                 continue
             self._wake.clear()
             try:

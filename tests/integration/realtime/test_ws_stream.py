@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -341,3 +343,28 @@ async def test_two_instances_share_streams_through_redis(tb_settings: Settings, 
             # Both processes got every update from ThingsBoard; the journal let exactly one publish each.
             after = one.app.state.realtime.published + two.app.state.realtime.published
             assert after - before == 3
+
+
+async def test_devices_created_through_petit_stream_under_petit_ids(
+    tb_settings: Settings, emulator: Emulator
+) -> None:
+    async with petit(tb_settings) as server:
+        account = await new_account(server)
+        headers = {"Authorization": f"Bearer {account.access}", "Idempotency-Key": uuid.uuid4().hex}
+        async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as client:
+            created = await client.post("/devices", json={"name": "kitchen"}, headers=headers)
+            assert created.status_code == 201, created.text
+            device_id = created.json()["id"]
+            credentials = await client.get(f"/devices/{device_id}/credentials", headers=headers)
+            assert credentials.status_code == 200, credentials.text
+            token = credentials.json()["accessToken"]
+        async with (
+            authed_socket(server, account.access, devices=[device_id]) as ws,
+            Device(emulator.mqtt_port, token) as dev,
+        ):
+            await wait_upstream(server, 1)
+            await dev.publish({"power": 9})
+            got = await recv_until(ws, "deviceData")
+            assert got["data"]["deviceId"] == device_id
+            await ws.send(json.dumps({"type": "subscribe"}))
+            assert (await recv_until(ws, "subscribed"))["devices"] == [device_id]

@@ -29,10 +29,10 @@ pytestmark = pytest.mark.unit
 
 class Directory:
     def __init__(self) -> None:
-        self.owned: dict[uuid.UUID, set[uuid.UUID]] = {}
+        self.owned: dict[uuid.UUID, dict[uuid.UUID, uuid.UUID]] = {}
 
-    async def owned_devices(self, user_id: uuid.UUID) -> set[uuid.UUID]:
-        return set(self.owned.get(user_id, set()))
+    async def owned_devices(self, user_id: uuid.UUID) -> dict[uuid.UUID, uuid.UUID]:
+        return dict(self.owned.get(user_id, {}))
 
 
 class Tokens:

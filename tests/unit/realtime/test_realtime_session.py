@@ -97,3 +97,14 @@ async def test_an_expired_session_holds_data_until_reauthenticated() -> None:
     message = await session.next_message(timeout_s=0)
     assert message is not None
     assert message["seq"] == 1
+
+
+async def test_platform_ids_are_shown_as_petit_ids() -> None:
+    platform, public = uuid.uuid4(), uuid.uuid4()
+    session = _session()
+    session.own({platform: public})
+    assert session.resolve(frozenset({public})) == frozenset({platform})
+    session.offer(_data(platform, 1, power=1))
+    message = await session.next_message(timeout_s=0)
+    assert message is not None
+    assert message["data"]["deviceId"] == str(public)
