@@ -1,5 +1,8 @@
 """What other features call to reach open streams. Safe to call when no stream is open anywhere.
 
+``device_id`` is always the platform id (``Device.platform_device_id``): streams key devices by it and show
+clients petit's id.
+
 Devices: call ``publish_device_revoked`` after an unpair or a transfer commits (for the losing user) and
 ``publish_device_added`` after a pairing or transfer (for the gaining one). Pairing:
 ``publish_pairing_progress`` at each step. Auth: ``publish_session_revoked`` after a password change
