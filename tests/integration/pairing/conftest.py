@@ -65,12 +65,12 @@ class ScriptedDevice:
         self._client.loop_start()
 
     async def wait_connected(self) -> bool:
-        await asyncio.wait_for(self.connected.wait(), 5)
+        await asyncio.wait_for(self.connected.wait(), 15)
         return not self.refused
 
     async def _publish(self, topic: str, body: dict[str, Any]) -> None:
         info = self._client.publish(topic, json.dumps(body), qos=1)
-        await asyncio.to_thread(info.wait_for_publish, 5)
+        await asyncio.to_thread(info.wait_for_publish, 15)
 
     async def send_pair_key(self, pair_key: str) -> None:
         await self._publish(
@@ -116,7 +116,7 @@ class Kit:
         return device
 
     async def wait_state(
-        self, user: User, pairing_id: str, *states: str, within_s: float = 10
+        self, user: User, pairing_id: str, *states: str, within_s: float = 20
     ) -> dict[str, Any]:
         deadline = time.monotonic() + within_s
         while True:

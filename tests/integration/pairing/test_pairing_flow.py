@@ -39,7 +39,7 @@ async def _platform_id(kit: Kit, pairing_id: str) -> uuid.UUID:
 
 async def _wait_key_consumed(kit: Kit, platform_id: uuid.UUID) -> None:
     """Until petit has looked at (and removed) the pairKey the device published, or deleted the device."""
-    deadline = asyncio.get_running_loop().time() + 10
+    deadline = asyncio.get_running_loop().time() + 20
     while True:
         try:
             reported = await kit.thingsboard.get_attributes(platform_id, AttributeScope.REPORTED)
