@@ -7,9 +7,10 @@ the row cannot be written; ``petit reconcile`` repairs what a crash in between l
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
@@ -20,7 +21,7 @@ from petit.devices.schemas import DeviceCreate, DeviceCredentialsRead, DevicePag
 from petit.thingsboard.errors import ThingsBoardError, ThingsBoardNotFoundError, ThingsBoardUnavailableError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Coroutine
     from datetime import datetime
 
     from petit.db.models import User
@@ -77,6 +78,16 @@ def credentials_read(device: Device, credentials: DeviceCredentials) -> DeviceCr
         mqtt_host=credentials.mqtt_host,
         mqtt_port=credentials.mqtt_port,
     )
+
+
+#: Compensations running after their request answered; referenced so they are not garbage-collected mid-way.
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+def _in_background(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 class DeviceService:
@@ -137,8 +148,9 @@ class DeviceService:
             )
         except ThingsBoardUnavailableError as exc:
             if exc.request_sent:
-                # ThingsBoard may have created it before the answer was lost.
-                await self._forget_platform_device(platform_name)
+                # ThingsBoard may have created it before the answer was lost. Cleaning up in the background
+                # keeps the client's 503 within one request timeout; reconcile catches what this misses.
+                _in_background(self._forget_platform_device(platform_name))
             raise
         now = self._now()
         device = Device(

@@ -180,8 +180,8 @@ async def test_platform_outage_is_a_bounded_503_and_petit_recovers(
             elapsed = time.monotonic() - started
             assert_problem(response, 503, "thingsboard_unavailable")
             assert "retry-after" in response.headers
-            # One timeout per attempt, reads retried at most max_attempts (3) times with short backoff.
-            assert elapsed < 3 * timeout_s + 2, f"{method} {path} took {elapsed:.1f}s"
+            # Within the configured timeout (plus scheduling slack), whatever is retried or cleaned up.
+            assert elapsed < timeout_s + 1.5, f"{method} {path} took {elapsed:.1f}s"
         emulator.faults.clear()
 
     deadline = time.monotonic() + 10
