@@ -1,11 +1,12 @@
 """Fleet pairing end to end: N simulated devices (firmware.sim) paired by the reference client through a real
-petit (uvicorn on a loopback port, PostgreSQL, Redis) and the ThingsBoard emulator.
+petit (its own process on a loopback port, PostgreSQL, Redis) and the ThingsBoard emulator.
 
-For each device an "app" lane calls StartPairing, POSTs /config/data to the device's local API, then polls
-the device's status and GetPairing until ``completed`` (porto_contract.client.pair_device). Reported: devices
-paired per second, p50/p99 from StartPairing to completed, and resident memory per simulated device (RSS
-growth while the fleet starts, divided by its size, before any device joins Wi-Fi; paired devices add an MQTT
-session each, see rss-after).
+petit (``petit run``) and the emulator run as processes of their own, as deployed; the fleet and the app
+lanes share this process. For each device an "app" lane calls StartPairing, POSTs /config/data to the device's
+local API, then polls the device's status and GetPairing until ``completed``
+(porto_contract.client.pair_device). Reported: devices paired per second, p50/p99 from StartPairing to
+completed, and resident memory per simulated device (RSS growth of this process while the fleet starts,
+divided by its size; and again once paired, when each device also holds an MQTT session).
 
     uv run python bench/bench_fleet_pairing.py                         # 1,000 devices, 50 lanes
     uv run python bench/bench_fleet_pairing.py --devices 200 --lanes 20
@@ -21,15 +22,16 @@ import os
 import secrets
 import socket
 import statistics
+import subprocess
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import uvicorn
+import httpx
 from redis import Redis
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -37,14 +39,11 @@ from sqlalchemy.pool import NullPool
 
 from firmware.sim.fleet import Fleet
 from firmware.sim.world import World
-from petit.app import create_app
 from petit.db.migrate import upgrade
-from petit.settings import Environment, Settings
 from porto_contract.client import DeviceClient, PortoClient, pair_device
-from thingsboard_emulator import Emulator
 
 if TYPE_CHECKING:
-    from litestar import Litestar
+    from collections.abc import Iterator
 
     from firmware.sim.fleet import SimDevice
 
@@ -60,59 +59,66 @@ def rss_bytes() -> int:
     return 0
 
 
-class Server:
-    """petit under uvicorn on its own thread and loop (startup/shutdown: no signal handlers taken)."""
-
-    def __init__(self, app: Litestar) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="petit", daemon=True)
-        config = uvicorn.Config(app, ws="websockets-sansio", log_level="error", lifespan="on")
-        config.load()
-        self.server = uvicorn.Server(config)
-        self.server.lifespan = config.lifespan_class(config)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.startup(sockets=[self.sock]), self.loop).result(60)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.shutdown(), self.loop).result(60)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.sock.close()
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-def settings_for(db_url: str, prefix: str, emu: Emulator) -> Settings:
-    return Settings(
-        environment=Environment.TEST,
-        db={"url": db_url, "pool_size": 20, "max_overflow": 20},  # type: ignore[arg-type]
-        redis={"url": REDIS_URL, "key_prefix": prefix},  # type: ignore[arg-type]
-        auth={  # type: ignore[arg-type]
-            "jwt_secret": secrets.token_urlsafe(32),
-            "argon2_time_cost": 1,
-            "argon2_memory_cost_kib": 1024,
-        },
-        thingsboard={  # type: ignore[arg-type]
-            "url": emu.http_url,
-            "username": "tenant@thingsboard.org",
-            "password": "tenant",
-            "mqtt_host": "127.0.0.1",
-            "mqtt_port": emu.mqtt_port,
-            "max_workers": 16,
-        },
-        # One client address and few users make many attempts here; the limits are not under test.
-        ownership={  # type: ignore[arg-type]
-            "max_attempts_per_ip": 1_000_000,
-            "max_attempts_per_user": 1_000_000,
-            "pairing_watch_interval_s": 0.5,
-        },
-        log={"level": "ERROR"},  # type: ignore[arg-type]
+def wait_http(url: str, within_s: float = 60.0) -> None:
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not come up within {within_s} s")
+        time.sleep(0.2)
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    child = subprocess.Popen(
+        [sys.executable, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    try:
+        yield child
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=10)
+
+
+def petit_env(db_url: str, prefix: str, http_port: int, mqtt_port: int) -> dict[str, str]:
+    values = {
+        "ENVIRONMENT": "test",
+        "DB__URL": db_url,
+        "DB__POOL_SIZE": "20",
+        "DB__MAX_OVERFLOW": "20",
+        "REDIS__URL": REDIS_URL,
+        "REDIS__KEY_PREFIX": prefix,
+        "AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AUTH__ARGON2_TIME_COST": "1",
+        "AUTH__ARGON2_MEMORY_COST_KIB": "1024",
+        "THINGSBOARD__URL": f"http://127.0.0.1:{http_port}",
+        "THINGSBOARD__USERNAME": "tenant@thingsboard.org",
+        "THINGSBOARD__PASSWORD": "tenant",
+        "THINGSBOARD__MQTT_HOST": "127.0.0.1",
+        "THINGSBOARD__MQTT_PORT": str(mqtt_port),
+        "THINGSBOARD__MAX_WORKERS": "16",
+        # One client address and few users make many attempts here; the limits are not under test.
+        "OWNERSHIP__MAX_ATTEMPTS_PER_IP": "1000000",
+        "OWNERSHIP__MAX_ATTEMPTS_PER_USER": "1000000",
+        "OWNERSHIP__PAIRING_WATCH_INTERVAL_S": "0.5",
+        "LOG__LEVEL": "ERROR",
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PETIT_")}
+    return env | {f"PETIT_{k}": v for k, v in values.items()}
 
 
 def lane(url: str, devices: list[SimDevice], args: argparse.Namespace) -> tuple[list[float], list[str]]:
@@ -148,28 +154,32 @@ def run(args: argparse.Namespace) -> int:
     db_url = make_url(ADMIN_URL).set(database=db_name).render_as_string(hide_password=False)
     prefix = f"bench-fleet-{uuid.uuid4().hex[:8]}:"
     redis = Redis.from_url(REDIS_URL)
+    tb_http, tb_mqtt, petit_port = free_port(), free_port(), free_port()
+    url = f"http://127.0.0.1:{petit_port}"
     try:
         upgrade(db_url)
         world = World(join_delay_s=0.05)
         world.add(SSID, WIFI_PASSWORD)
-        with (
-            Emulator().run_in_thread() as emu,
-            Server(create_app(settings_for(db_url, prefix, emu))) as server,
-        ):
-            device_settings = {"telemetry_interval_s": 60.0, "backoff_base_s": 0.2, "backoff_max_s": 2.0}
-            with Fleet(world, mqtt_port=emu.mqtt_port, settings=device_settings) as fleet:
-                before = rss_bytes()
-                spawn = time.perf_counter()
-                devices = fleet.spawn(args.devices)
-                spawn = time.perf_counter() - spawn
-                per_device = (rss_bytes() - before) / max(len(devices), 1)
-                shares = [devices[i :: args.lanes] for i in range(args.lanes)]
-                wall = time.perf_counter()
-                with ThreadPoolExecutor(max_workers=args.lanes) as pool:
-                    results = list(pool.map(lambda share: lane(server.url, share, args), shares))
-                wall = time.perf_counter() - wall
-                after = (rss_bytes() - before) / max(len(devices), 1)
-                paired = sum(1 for d in devices if d.device.paired())
+        emulator = ["-m", "thingsboard_emulator", "--http-port", str(tb_http), "--mqtt-port", str(tb_mqtt)]
+        petit = ["-m", "petit", "run", "--host", "127.0.0.1", "--port", str(petit_port)]
+        with process([*emulator, "--log-level", "ERROR"]):
+            wait_http(f"http://127.0.0.1:{tb_http}/api/auth/login", 60)
+            with process(petit, petit_env(db_url, prefix, tb_http, tb_mqtt)):
+                wait_http(url + "/health/live", 60)
+                device_settings = {"telemetry_interval_s": 60.0, "backoff_base_s": 0.2, "backoff_max_s": 2.0}
+                with Fleet(world, mqtt_port=tb_mqtt, settings=device_settings) as fleet:
+                    before = rss_bytes()
+                    spawn = time.perf_counter()
+                    devices = fleet.spawn(args.devices)
+                    spawn = time.perf_counter() - spawn
+                    per_device = (rss_bytes() - before) / max(len(devices), 1)
+                    shares = [devices[i :: args.lanes] for i in range(args.lanes)]
+                    wall = time.perf_counter()
+                    with ThreadPoolExecutor(max_workers=args.lanes) as pool:
+                        results = list(pool.map(lambda share: lane(url, share, args), shares))
+                    wall = time.perf_counter() - wall
+                    after = (rss_bytes() - before) / max(len(devices), 1)
+                    paired = sum(1 for d in devices if d.device.paired())
         latencies = sorted(x for r in results for x in r[0])
         errors = [e for r in results for e in r[1]]
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan")
@@ -179,8 +189,8 @@ def run(args: argparse.Namespace) -> int:
             f"device-side-paired={paired} errors={len(errors)} wall={wall:.1f}s "
             f"rate={len(latencies) / wall:.1f} devices/s p50={p50 * 1000:.0f}ms p99={p99 * 1000:.0f}ms "
             f"max={(latencies[-1] if latencies else float('nan')) * 1000:.0f}ms "
-            f"fleet-start={spawn:.1f}s rss/device={per_device / 1024:.0f}KiB "
-            f"rss-after/device={after / 1024:.0f}KiB (process-wide, petit and emulator included)"
+            f"fleet-start={spawn:.1f}s rss/device={per_device / 1024:.0f}KiB idle, "
+            f"{after / 1024:.0f}KiB paired (simulator process: HTTP server, thread, MQTT session)"
         )
         for error in errors[:5]:
             print("  error:", error)
