@@ -3,7 +3,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -18,6 +19,7 @@ from petit.devices.schemas import DeviceCreate, DeviceCredentialsRead, DevicePag
 from petit.devices.services import DeviceService
 from petit.errors import PlatformUnavailableError, problem_responses
 from petit.lib.security import AccessClaims
+from petit.realtime.events import device_revoked_task
 from petit.users.repositories import UserRepository
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
@@ -140,11 +142,17 @@ class DeviceController(Controller):
     async def delete_device(
         self,
         *,
+        state: State,
         device_id: FromPath[uuid.UUID],
         access_claims: NamedDependency[AccessClaims],
         device_service: NamedDependency[DeviceService],
-    ) -> None:
-        await device_service.delete(access_claims.user_id, device_id)
+    ) -> Response[None]:
+        platform_id = await device_service.delete(access_claims.user_id, device_id)
+        return Response(
+            None,
+            status_code=HTTP_204_NO_CONTENT,
+            background=device_revoked_task(state, access_claims.user_id, platform_id),
+        )
 
     @get(
         "/{device_id:uuid}/credentials",

@@ -223,12 +223,14 @@ class DeviceService:
             )
         return device_read(device)
 
-    async def delete(self, owner_id: uuid.UUID, device_id: uuid.UUID) -> None:
+    async def delete(self, owner_id: uuid.UUID, device_id: uuid.UUID) -> uuid.UUID:
+        """Delete an owned device here and on the platform; returns its platform id."""
         device = await self.get_owned(owner_id, device_id)
         # Row first (flushed, not committed): if ThingsBoard then fails, the request fails and the row stays.
         await self._devices.delete(device)
         await self._tb.delete_device(device.platform_device_id)
         log.info("device.deleted device_id=%s owner_id=%s", device.id, owner_id)
+        return device.platform_device_id
 
     async def credentials(self, owner_id: uuid.UUID, device_id: uuid.UUID) -> DeviceCredentialsRead:
         device = await self.get_owned(owner_id, device_id)

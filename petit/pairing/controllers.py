@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
@@ -23,6 +23,7 @@ from petit.pairing.claims import ClaimService, ReleaseService
 from petit.pairing.deps import provide_claim_service, provide_pairing_service, provide_release_service
 from petit.pairing.schemas import ClaimCodeCreated, ClaimRequest, PairingCreate, PairingRead, PairingStarted
 from petit.pairing.services import PairingService
+from petit.realtime.events import device_revoked_task
 from petit.settings import Settings
 from petit.users.repositories import UserRepository
 
@@ -195,9 +196,15 @@ class ReleaseController(Controller):
         db_session: NamedDependency[AsyncSession],
         release_service: NamedDependency[ReleaseService],
         settings: NamedDependency[Settings],
-    ) -> None:
+    ) -> Response[None]:
         user = await _user(db_session, access_claims)
         device = await DeviceRepository(db_session).get_owned(user.id, device_id)
         if device is None:
             raise DeviceNotFoundError
+        platform_id = device.platform_device_id
         await release_service.release(user, device, client_ip=client_ip(request, settings))
+        return Response(
+            None,
+            status_code=HTTP_204_NO_CONTENT,
+            background=device_revoked_task(request.app.state, user.id, platform_id),
+        )

@@ -10,16 +10,21 @@ from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.audit.deps import audit_pool, device_events, secret_hasher, throttle_limits
+from petit.db.models import PairingState
 from petit.errors import PlatformUnavailableError
 from petit.lib.throttle import AttemptThrottle
 from petit.pairing.claims import ClaimService, ReleaseService
 from petit.pairing.services import PairingAdvancer, PairingService, PairingWatcher
+from petit.realtime.events import publish_pairing_progress
 from petit.settings import Settings
 from petit.thingsboard.port import ThingsBoardPort
 from petit.users.linking import PlatformLinker
 
 if TYPE_CHECKING:
     from litestar import Litestar
+
+    from petit.db.models import Pairing
+    from petit.realtime.hub import Hub
 
 
 def _thingsboard(state: State) -> ThingsBoardPort:
@@ -30,6 +35,19 @@ def _thingsboard(state: State) -> ThingsBoardPort:
 
 
 def build_advancer(state: State, settings: Settings) -> PairingAdvancer:
+    hub: Hub | None = state.get("realtime")
+
+    async def publish_progress(pairing: Pairing) -> None:
+        if hub is not None:
+            await publish_pairing_progress(
+                hub,
+                pairing.user_id,
+                pairing_id=str(pairing.id),
+                stage=PairingState(pairing.state).value,
+                device_id=pairing.platform_device_id,
+                reason=pairing.failure_reason,
+            )
+
     return PairingAdvancer(
         sessionmaker=state.sessionmaker,
         thingsboard=_thingsboard(state),
@@ -37,6 +55,7 @@ def build_advancer(state: State, settings: Settings) -> PairingAdvancer:
         throttle=AttemptThrottle(state.cache, state.clock, throttle_limits(settings.ownership)),
         events=device_events(state),
         clock=state.clock,
+        on_progress=publish_progress,
     )
 
 

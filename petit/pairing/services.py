@@ -32,12 +32,17 @@ from petit.thingsboard.errors import ThingsBoardError, ThingsBoardUnavailableErr
 from petit.thingsboard.models import AttributeScope
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from petit.audit.services import DeviceEventService
     from petit.lib.cache import Cache
     from petit.lib.clock import Clock
     from petit.lib.secrets import SecretHasher
+
+    #: Told of every committed stage change of a pairing (the realtime stream forwards it to the app).
+    ProgressListener = Callable[[Pairing], Awaitable[None]]
     from petit.lib.throttle import AttemptThrottle
     from petit.thingsboard.port import ThingsBoardPort
     from petit.users.linking import PlatformLinker
@@ -78,6 +83,7 @@ class PairingAdvancer:
         throttle: AttemptThrottle,
         events: DeviceEventService,
         clock: Clock,
+        on_progress: ProgressListener | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._tb = thingsboard
@@ -85,6 +91,17 @@ class PairingAdvancer:
         self._throttle = throttle
         self._events = events
         self._clock = clock
+        self._on_progress = on_progress
+
+    async def _progressed(self, pairing: Pairing) -> None:
+        # Only after the commit: an app must never see a stage that a rollback could take back.
+        if self._on_progress is None:
+            return
+        try:
+            await self._on_progress(pairing)
+        except Exception:
+            # Live progress is a convenience on top of GetPairing; losing one event must not stall pairing.
+            log.warning("pairing.progress_not_published pairing_id=%s", pairing.id, exc_info=True)
 
     async def open_ids(self, *, limit: int = 1000) -> list[uuid.UUID]:
         async with self._sessionmaker() as session:
@@ -123,6 +140,7 @@ class PairingAdvancer:
                     pairing.state = PairingState.DEVICE_CONNECTED
                     pairing.connected_at = now
                     await session.commit()
+                    await self._progressed(pairing)
                     await show_ownership(
                         self._tb, device_id, {"pairingState": PairingState.DEVICE_CONNECTED.value}
                     )
@@ -159,6 +177,7 @@ class PairingAdvancer:
         pairing.failure_reason = None if state is PairingState.CANCELLED else reason
         pairing.finished_at = self._clock.now()
         await session.commit()
+        await self._progressed(pairing)
         await self._events.record(
             flow=FLOW,
             action="cancel" if state is PairingState.CANCELLED else "complete",
@@ -204,6 +223,7 @@ class PairingAdvancer:
         pairing.connected_at = pairing.connected_at or now
         pairing.finished_at = now
         await session.commit()
+        await self._progressed(pairing)
         await show_ownership(
             self._tb,
             device_id,
