@@ -6,6 +6,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from petit.db.models import Device
+from petit.devices.ownership import PROCESS_OWNERSHIP
 
 if TYPE_CHECKING:
     import uuid
@@ -61,10 +62,14 @@ class DeviceRepository:
         return device
 
     async def save(self, device: Device) -> Device:
+        # Cheap insurance: should a save ever move a device to another owner, no read may use the old one.
+        PROCESS_OWNERSHIP.forget(device.id)
         self._session.add(device)
         await self._session.flush()
         return device
 
     async def delete(self, device: Device) -> None:
+        # Before the flush, so reads in this process stop at once (see petit.devices.ownership).
+        PROCESS_OWNERSHIP.forget(device.id)
         await self._session.delete(device)
         await self._session.flush()

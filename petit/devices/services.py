@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from petit.db.models import Device
 from petit.devices.errors import DeviceNameTakenError, DeviceNotFoundError
 from petit.devices.idempotency import request_hash
+from petit.devices.ownership import OwnedDevice
 from petit.devices.schemas import DeviceCreate, DeviceCredentialsRead, DevicePage, DeviceRead, DeviceUpdate
 from petit.thingsboard.errors import ThingsBoardError, ThingsBoardNotFoundError, ThingsBoardUnavailableError
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
     from petit.db.models import User
     from petit.devices.idempotency import IdempotencyStore
+    from petit.devices.ownership import OwnershipCache
     from petit.devices.repositories import DeviceRepository
     from petit.lib.clock import Clock
     from petit.thingsboard.models import DeviceCredentials
@@ -99,8 +101,10 @@ class DeviceService:
         linker: PlatformLinker | None = None,
         idempotency: IdempotencyStore | None = None,
         clock: Clock | None = None,
+        ownership: OwnershipCache | None = None,
     ) -> None:
         self._devices = devices
+        self._ownership = ownership
         self._thingsboard = thingsboard
         self._linker = linker
         self._idempotency = idempotency
@@ -118,6 +122,18 @@ class DeviceService:
         if device is None:
             raise DeviceNotFoundError
         return device
+
+    async def get_owned_ref(self, owner_id: uuid.UUID, device_id: uuid.UUID) -> OwnedDevice:
+        """Like :meth:`get_owned` for routes that need only the ids, answered from the process's ownership
+        cache when it can (staleness bound in petit.devices.ownership)."""
+        cached = self._ownership.get(owner_id, device_id) if self._ownership is not None else None
+        if cached is not None:
+            return cached
+        device = await self.get_owned(owner_id, device_id)
+        owned = OwnedDevice(id=device.id, platform_device_id=device.platform_device_id)
+        if self._ownership is not None:
+            self._ownership.remember(owner_id, owned)
+        return owned
 
     async def create(
         self, user: User, data: DeviceCreate, *, idempotency_key: str | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,9 @@ from passlib.context import CryptContext
 
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - the JWT "typ" claim, not a secret
 _JWT_ALGORITHM = "HS256"
+#: Verified tokens remembered per codec (per process): apps send the same token on every request until it
+#: expires, and checking its signature and claims again each time is a measurable part of a fast read.
+VERIFIED_TOKENS_MAX = 4096
 
 
 class PasswordHasher:
@@ -70,6 +74,7 @@ class AccessTokenCodec:
         self._secret = secret
         self._issuer = issuer
         self.ttl = ttl
+        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
 
     def encode(self, *, user_id: uuid.UUID, family_id: uuid.UUID, now: datetime) -> tuple[str, AccessClaims]:
         claims = AccessClaims(
@@ -91,6 +96,24 @@ class AccessTokenCodec:
         return jwt.encode(payload, self._secret, algorithm=_JWT_ALGORITHM), claims
 
     def decode(self, token: str, *, now: datetime) -> AccessClaims:
+        """The token's claims if we signed it and it has not expired. Revocation is the caller's check.
+
+        A token seen before is answered from memory: the key is the whole token, signature included, so only
+        the exact bytes that passed verification match; expiry is still checked against ``now`` every time.
+        """
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token, now=now)
+            self._verified[token] = claims
+            if len(self._verified) > VERIFIED_TOKENS_MAX:
+                self._verified.popitem(last=False)
+        # Expiry is checked against the injected clock rather than pyjwt's wall clock, so tests can move time.
+        if claims.expires_at <= now:
+            self._verified.pop(token, None)
+            raise ExpiredTokenError("token expired")
+        return claims
+
+    def _verify(self, token: str, *, now: datetime) -> AccessClaims:
         try:
             payload = jwt.decode(
                 token,
@@ -113,9 +136,6 @@ class AccessTokenCodec:
             )
         except (TypeError, ValueError) as exc:
             raise InvalidTokenError("malformed claims") from exc
-        # Expiry is checked against the injected clock rather than pyjwt's wall clock, so tests can move time.
-        if claims.expires_at <= now:
-            raise ExpiredTokenError("token expired")
         return claims
 
 

@@ -94,7 +94,7 @@ class TelemetryService:
         self, user_id: uuid.UUID, device_id: uuid.UUID, keys: tuple[str, ...] | None
     ) -> LatestTelemetry:
         """Latest value per key; without keys, every key the device ever reported."""
-        device = await self._devices.get_owned(user_id, device_id)
+        device = await self._devices.get_owned_ref(user_id, device_id)
         platform_id = device.platform_device_id
         with platform_device(device.id):
             wanted = keys if keys is not None else tuple(await self._thingsboard.telemetry_keys(platform_id))
@@ -143,7 +143,7 @@ class TelemetryService:
     async def history(
         self, user_id: uuid.UUID, device_id: uuid.UUID, query: HistoryQuery
     ) -> TelemetryHistory:
-        device = await self._devices.get_owned(user_id, device_id)
+        device = await self._devices.get_owned_ref(user_id, device_id)
         with platform_device(device.id):
             found = await self._thingsboard.reading_history(device.platform_device_id, query)
         # Unknown keys are not an error: the device may not have reported them yet; an empty series says so.
