@@ -15,7 +15,7 @@ from petit.errors import PlatformUnavailableError
 from petit.lib.throttle import AttemptThrottle
 from petit.pairing.claims import ClaimService, ReleaseService
 from petit.pairing.services import PairingAdvancer, PairingService, PairingWatcher
-from petit.realtime.events import publish_pairing_progress
+from petit.realtime.events import publish_device_added, publish_pairing_progress
 from petit.settings import Settings
 from petit.thingsboard.port import ThingsBoardPort
 from petit.users.linking import PlatformLinker
@@ -38,15 +38,21 @@ def build_advancer(state: State, settings: Settings) -> PairingAdvancer:
     hub: Hub | None = state.get("realtime")
 
     async def publish_progress(pairing: Pairing) -> None:
-        if hub is not None:
-            await publish_pairing_progress(
-                hub,
-                pairing.user_id,
-                pairing_id=str(pairing.id),
-                stage=PairingState(pairing.state).value,
-                device_id=pairing.platform_device_id,
-                reason=pairing.failure_reason,
-            )
+        if hub is None:
+            return
+        stage = PairingState(pairing.state)
+        if stage is PairingState.COMPLETED:
+            # Announced before "completed" so streams start serving the new device under its petit id.
+            await publish_device_added(hub, pairing.user_id, pairing.platform_device_id)
+        await publish_pairing_progress(
+            hub,
+            pairing.user_id,
+            pairing_id=str(pairing.id),
+            stage=stage.value,
+            # Like GetPairing: the petit device id, and only once the device exists.
+            device_id=pairing.device_id if stage is PairingState.COMPLETED else None,
+            reason=pairing.failure_reason,
+        )
 
     return PairingAdvancer(
         sessionmaker=state.sessionmaker,

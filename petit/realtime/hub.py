@@ -300,9 +300,13 @@ class Hub:
         session.control({"type": "deviceRevoked", "data": {"deviceId": str(device_id)}})
 
     async def _add_device(self, session: Session, device_id: uuid.UUID) -> None:
+        # Re-read the directory rather than trusting the id alone: a device that was already visible under its
+        # platform id (a reserved pairing device) now has a petit id, and clients must see that one.
+        devices = await self.directory.owned_devices(session.user_id)
+        devices.setdefault(device_id, device_id)
         async with self._lock:
             before = session.watching
-            session.owned.add(device_id)
+            session.own(devices)
             await self._watch_locked(session, before, session.watching)
 
     # Token re-checks: logout, password change and expiry reach open streams within one interval

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import httpx
@@ -10,7 +11,13 @@ import pytest
 from petit.app import create_app
 from petit.realtime.config import StreamLimits
 from tests.integration.pairing.conftest import ScriptedDevice
-from tests.integration.realtime.conftest import authed_socket, new_account, recv_until, run_server
+from tests.integration.realtime.conftest import (
+    authed_socket,
+    collect,
+    new_account,
+    recv_until,
+    run_server,
+)
 
 if TYPE_CHECKING:
     from petit.settings import Settings
@@ -60,7 +67,46 @@ async def test_pairing_progress_reaches_the_owners_stream(tb_settings: Settings,
                 connected = await recv_until(ws, "pairingProgress", within=5.0)
                 await device.send_pair_key(pairing["pairKey"])
                 completed = await recv_until(ws, "pairingProgress", within=5.0)
+                read = (await http.get(f"/pairings/{pairing['pairingId']}")).json()
             finally:
                 device.close()
     assert connected["data"]["pairingId"] == completed["data"]["pairingId"] == pairing["pairingId"]
     assert [connected["data"]["stage"], completed["data"]["stage"]] == ["device_connected", "completed"]
+    assert "deviceId" not in connected["data"]
+    assert completed["data"]["deviceId"] == read["deviceId"]
+
+
+async def test_a_freshly_paired_device_streams_under_its_petit_id(
+    tb_settings: Settings, emulator: Emulator
+) -> None:
+    settings = tb_settings.model_copy(
+        update={"ownership": tb_settings.ownership.model_copy(update={"pairing_watch_interval_s": 0.1})}
+    )
+    app = create_app(settings)
+    async with run_server(app) as server:
+        account = await new_account(server)
+        headers = {"Authorization": f"Bearer {account.access}"}
+        async with (
+            httpx.AsyncClient(base_url=server.http_url, headers=headers, timeout=10) as http,
+            authed_socket(server, account.access) as ws,
+        ):
+            pairing = (await http.post("/pairings", json={"name": "porch light"})).json()
+            device = ScriptedDevice(emulator.mqtt_port, pairing["accessToken"])
+            try:
+                assert await device.wait_connected()
+                await device.send_pair_key(pairing["pairKey"])
+                while (await recv_until(ws, "pairingProgress", within=5.0))["data"]["stage"] != "completed":
+                    pass
+                device_id = (await http.get(f"/pairings/{pairing['pairingId']}")).json()["deviceId"]
+                deadline = asyncio.get_running_loop().time() + 8
+                seen: list[object] = []
+                # Publishing until a frame arrives: the upstream subscription for the new device is set up
+                # asynchronously, so the first publish may precede it.
+                while not any(m["type"] == "deviceData" for m in seen):
+                    assert asyncio.get_running_loop().time() < deadline, "no deviceData for the paired device"
+                    await device._publish("v1/devices/me/telemetry", {"lux": 120})
+                    seen = await collect(ws, 0.5)
+                ids = {m["data"]["deviceId"] for m in seen if m["type"] == "deviceData"}
+                assert ids == {device_id}
+            finally:
+                device.close()
