@@ -76,17 +76,14 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         core.save_attributes(key, sc, values)
         return empty()
 
-    @post(PREFIX + "/{entity_type:str}/{entity_id:str}/attributes/{attr_scope:str}")
-    async def save_attributes_v2(
-        request: Request[Any, Any, Any],
-        entity_type: FromPath[str],
-        entity_id: FromPath[str],
-        attr_scope: FromPath[str],
-    ) -> Response[bytes]:
-        return await save_attributes(request, entity_type, entity_id, attr_scope)
-
-    @post(PREFIX + "/{entity_type:str}/{entity_id:str}/{attr_scope:str}")
-    async def save_attributes_v1(
+    # ThingsBoard serves the same save under its v2 path and the older v1 one.
+    @post(
+        [
+            PREFIX + "/{entity_type:str}/{entity_id:str}/attributes/{attr_scope:str}",
+            PREFIX + "/{entity_type:str}/{entity_id:str}/{attr_scope:str}",
+        ]
+    )
+    async def save_entity_attributes(
         request: Request[Any, Any, Any],
         entity_type: FromPath[str],
         entity_id: FromPath[str],
@@ -273,8 +270,7 @@ def handlers(core: Core) -> list[HTTPRouteHandler]:  # noqa: C901, PLR0915 - one
         return empty()
 
     return [
-        save_attributes_v2,
-        save_attributes_v1,
+        save_entity_attributes,
         save_device_attributes,
         save_ts,
         save_ts_ttl,
