@@ -8,6 +8,8 @@ MQTT_CONNECT_UNAUTHORIZED instead of MQTT_CONNECT_BAD_CREDENTIALS.
 from __future__ import annotations
 
 import collections
+import contextlib
+import selectors
 import socket
 import threading
 import time
@@ -27,6 +29,88 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class _Network:
+    """One thread that drives every simulated device's paho client over epoll.
+
+    paho's own ``loop_start()`` thread waits in ``select()``, which cannot watch a descriptor numbered
+    1024 or above: once a fleet's process holds that many (each device has a listening socket, its MQTT
+    socket and paho's wake-up socket pair), a new client's CONNACK sits unread in its socket and the
+    device reports MQTT_CONNECTION_TIMEOUT. epoll has no such limit, and one thread for the whole fleet
+    replaces a thread per device.
+    """
+
+    MISC_PERIOD_S = 1.0  # keepalive pings and paho's own timeouts need only this resolution
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def attach(self, client: paho.Client) -> None:
+        """Route the client's socket through this loop (before ``client.connect``)."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sim-mqtt", daemon=True)
+                self._thread.start()
+        client.on_socket_open = self._opened
+        client.on_socket_close = self._closed
+        client.on_socket_register_write = self._want_write
+        client.on_socket_unregister_write = self._done_writing
+
+    def _opened(self, client: Any, userdata: Any, sock: Any) -> None:
+        with self._lock:
+            self._selector.register(sock, selectors.EVENT_READ, client)
+
+    def _closed(self, client: Any, userdata: Any, sock: Any) -> None:
+        self._set(sock, client, None)
+
+    def _want_write(self, client: Any, userdata: Any, sock: Any) -> None:
+        self._set(sock, client, selectors.EVENT_READ | selectors.EVENT_WRITE)
+
+    def _done_writing(self, client: Any, userdata: Any, sock: Any) -> None:
+        self._set(sock, client, selectors.EVENT_READ)
+
+    def _set(self, sock: Any, client: Any, events: int | None) -> None:
+        with self._lock:
+            try:
+                if events is None:
+                    self._selector.unregister(sock)
+                else:
+                    self._selector.modify(sock, events, client)
+            except (KeyError, ValueError, OSError):
+                # The socket was closed (and unregistered) first: nothing left to watch.
+                pass
+
+    def _run(self) -> None:
+        next_misc = time.monotonic() + self.MISC_PERIOD_S
+        while True:
+            # Sockets registered meanwhile are watched by the epoll_wait already under way.
+            for key, mask in self._selector.select(timeout=self.MISC_PERIOD_S):
+                self._serve(key.data, mask)
+            now = time.monotonic()
+            if now >= next_misc:
+                next_misc = now + self.MISC_PERIOD_S
+                with self._lock:
+                    clients = [key.data for key in self._selector.get_map().values()]
+                for client in clients:
+                    self._guard(client.loop_misc)
+
+    def _serve(self, client: paho.Client, mask: int) -> None:
+        if mask & selectors.EVENT_READ:
+            self._guard(client.loop_read)
+        if mask & selectors.EVENT_WRITE:
+            self._guard(client.loop_write)
+
+    @staticmethod
+    def _guard(call: Any) -> None:
+        # One device's broken socket must not stop the loop every other device depends on.
+        with contextlib.suppress(Exception):
+            call()
+
+
+_NETWORK = _Network()
 
 
 class PahoMqtt:
@@ -51,20 +135,25 @@ class PahoMqtt:
         self._lost = False
         self._puback: dict[int, int] = {}
 
-    # paho callbacks (paho's network thread)
+    # paho callbacks (the shared network thread). A client this adapter has already dropped may still
+    # report (its DISCONNECT goes out after disconnect() returns): it must not touch the current link.
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        self._reason = int(reason.value)
-        self._connack.set()
+        if client is self._client:
+            self._reason = int(reason.value)
+            self._connack.set()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        self._lost = True
+        if client is self._client:
+            self._lost = True
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        self._inbox.append((str(message.topic), bytes(message.payload)))
+        if client is self._client:
+            self._inbox.append((str(message.topic), bytes(message.payload)))
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        self._puback[mid] = int(reason.value)
+        if client is self._client:
+            self._puback[mid] = int(reason.value)
 
     # the port
 
@@ -89,19 +178,24 @@ class PahoMqtt:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        _NETWORK.attach(client)
         self._connack.clear()
         self._lost = False
         self._inbox.clear()
+        self._puback.clear()
+        # Current before the socket opens: the CONNACK may be read before connect() returns.
+        self._client = client
         try:
             client.connect(host, port, keepalive=self.keepalive_s)
         except ConnectionRefusedError as error:
+            self._client = None
             raise st.MqttFailure(st.socket_title(st.REFUSED), str(error)) from None
         except TimeoutError as error:
+            self._client = None
             raise st.MqttFailure(st.socket_title(st.TIMEOUT), str(error)) from None
         except OSError as error:
+            self._client = None
             raise st.MqttFailure(st.socket_title(st.REFUSED), str(error)) from None
-        client.loop_start()
-        self._client = client
         if not self._connack.wait(self.connect_timeout_s):
             self.disconnect()
             raise st.MqttFailure(st.socket_title(st.TIMEOUT), "no CONNACK in time")
@@ -150,8 +244,8 @@ class PahoMqtt:
     def disconnect(self) -> None:
         client, self._client = self._client, None
         if client is not None:
+            # The network thread sends the DISCONNECT and closes the socket.
             client.disconnect()
-            client.loop_stop()
 
     def _require(self) -> paho.Client:
         if self._client is None or self._lost:
