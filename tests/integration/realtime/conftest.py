@@ -45,6 +45,11 @@ class Account:
     user_id: uuid.UUID
 
 
+#: How long a test waits for a frame that should come: generous, because a loaded CI box is slow, and
+#: bounded, so a missing frame still fails the test.
+DEFAULT_WAIT_S = 15.0
+
+
 def _free_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -111,14 +116,14 @@ async def give_device(server: Server, account: Account) -> tuple[uuid.UUID, str]
     return record.id, token
 
 
-async def recv_json(ws: ClientConnection, within: float = 5.0) -> dict[str, Any]:
+async def recv_json(ws: ClientConnection, within: float = DEFAULT_WAIT_S) -> dict[str, Any]:
     raw = await asyncio.wait_for(ws.recv(), within)
     message = json.loads(raw)
     assert isinstance(message, dict)
     return message
 
 
-async def recv_until(ws: ClientConnection, kind: str, within: float = 5.0) -> dict[str, Any]:
+async def recv_until(ws: ClientConnection, kind: str, within: float = DEFAULT_WAIT_S) -> dict[str, Any]:
     deadline = asyncio.get_running_loop().time() + within
     while True:
         remaining = deadline - asyncio.get_running_loop().time()
@@ -128,7 +133,7 @@ async def recv_until(ws: ClientConnection, kind: str, within: float = 5.0) -> di
             return message
 
 
-async def close_code(ws: ClientConnection, within: float = 5.0) -> int | None:
+async def close_code(ws: ClientConnection, within: float = DEFAULT_WAIT_S) -> int | None:
     """Read (and discard) until the server closes; its close code."""
     deadline = asyncio.get_running_loop().time() + within
     try:

@@ -115,7 +115,7 @@ async def test_expired_socket_is_closed_after_the_grace(tb_settings: Settings) -
             assert await close_code(ws, within=3) == 4001
 
 
-async def _sse_lines(lines: AsyncIterator[str], want: int, within: float = 5.0) -> list[dict[str, Any]]:
+async def _sse_lines(lines: AsyncIterator[str], want: int, within: float = 15.0) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     current: dict[str, Any] = {}
     async with asyncio.timeout(within):

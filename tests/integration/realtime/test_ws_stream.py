@@ -72,7 +72,7 @@ class Device:
         await asyncio.to_thread(info.wait_for_publish, 5)
 
 
-async def wait_upstream(server: Any, count: int, within: float = 5.0) -> None:
+async def wait_upstream(server: Any, count: int, within: float = 15.0) -> None:
     """Until the hub holds ``count`` ThingsBoard subscriptions and its ThingsBoard socket is up."""
     hub = server.app.state.realtime
     deadline = time.monotonic() + within
