@@ -11,9 +11,12 @@ divided by its size; and again once paired, when each device also holds an MQTT 
     uv run python bench/bench_fleet_pairing.py                         # 1,000 devices, 10 lanes
     uv run python bench/bench_fleet_pairing.py --devices 200 --lanes 20
 
-Measured on the 2-core box (see the report of issue 7): 200 devices, 10 lanes: 13.3 devices/s, p50 643 ms, p99
-1,323 ms, ~21 KiB RSS per idle simulated device, ~200 KiB once paired. 30+ lanes: devices time out waiting for
-CONNACK (the emulator saturates). 1,000 devices did not finish within 400 s: not yet diagnosed.
+Measured on the 2-core box (issue 7), all devices paired, no errors:
+- 1,000 devices, 10 lanes: 11.0 devices/s, p50 798 ms, p99 1,746 ms; RSS/device 27 KiB idle, 69 KiB paired.
+- 400 devices, 10 lanes: 12.1 devices/s, p50 729 ms, p99 1,557 ms.
+- 300 devices, 40 lanes: 14.4 devices/s, p50 2,431 ms, p99 3,316 ms (CPU-bound: more lanes only queue).
+Earlier runs lost CONNACKs (MQTT_CONNECTION_TIMEOUT) once this process held 1,024 descriptors: paho's
+loop thread select()s, which cannot watch higher ones. firmware.sim now serves every MQTT socket with epoll.
 
 Loopback only; every wait is bounded by a deadline; the database and Redis keys are removed afterwards.
 """

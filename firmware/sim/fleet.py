@@ -1,8 +1,9 @@
 """Simulated devices: the firmware's state machine with simulated Wi-Fi and paho MQTT, each serving
 the device-local API on its own loopback port.
 
-All HTTP servers share one asyncio loop on a background thread; each device's ``step()`` loop runs on
-its own thread, because MQTT calls block (as they do on the real device).
+All HTTP servers share one asyncio loop on a background thread; every device's MQTT socket is served by
+one shared epoll thread (mqtt_paho); each device's ``step()`` loop runs on its own thread, because MQTT
+calls block (as they do on the real device).
 """
 
 from __future__ import annotations
