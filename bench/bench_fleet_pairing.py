@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+from _support import ADMIN_URL
 from redis import Redis
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
 
     from firmware.sim.fleet import SimDevice
 
-ADMIN_URL = os.environ.get("PETIT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PETIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SSID, WIFI_PASSWORD = "bench-home", "bench-pass-123"
 

@@ -29,6 +29,7 @@ from contextlib import suppress
 from typing import Any
 
 import httpx
+from _support import ADMIN_URL
 from redis.asyncio import Redis
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -39,7 +40,6 @@ from petit.db.migrate import upgrade
 from petit.settings import Environment, Settings
 from thingsboard_emulator import Emulator
 
-ADMIN_URL = os.environ.get("PETIT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PETIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 

@@ -25,29 +25,25 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from contextlib import suppress
 from typing import Any
 
 import httpx
+from _support import ADMIN_URL, admin_execute, free_port, wait_live
 from paho.mqtt import client as mqtt
 from redis.asyncio import Redis
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import make_url
 from tb_rest_client.models.models_ce import DeviceId
 from tb_rest_client.rest_client_ce import RestClientCE
 
 from petit.db.migrate import upgrade
 from thingsboard_emulator import Emulator
 
-ADMIN_URL = os.environ.get("PETIT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PETIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TENANT = ("tenant@thingsboard.org", "tenant")
 KEYS = "temperature,humidity,battery"
@@ -112,34 +108,6 @@ class EmulatorThread:
     def counts(self) -> tuple[int, int]:
         with self._lock:
             return self.logins, self.refreshes
-
-
-async def _admin(statement: str) -> None:
-    engine = create_async_engine(ADMIN_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _wait_live(url: str, process: subprocess.Popen[bytes], deadline_s: float = 60) -> None:
-    deadline = time.monotonic() + deadline_s
-    async with httpx.AsyncClient(base_url=url) as http:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"petit exited with {process.returncode}")
-            with suppress(httpx.HTTPError):
-                if (await http.get("/health/live")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise TimeoutError("petit did not become live")
 
 
 def _publish(port: int, token: str, values: dict[str, Any]) -> None:
@@ -295,7 +263,7 @@ async def main() -> int:
     args.concurrency = min(args.concurrency, 128)
 
     db_name = f"petit_bench_{uuid.uuid4().hex[:10]}"
-    await _admin(f'CREATE DATABASE "{db_name}"')
+    await admin_execute(f'CREATE DATABASE "{db_name}"')
     db_url = make_url(ADMIN_URL).set(database=db_name).render_as_string(hide_password=False)
     prefix = f"petit-bench:{uuid.uuid4().hex}:"
     process = None
@@ -303,7 +271,7 @@ async def main() -> int:
     try:
         await asyncio.to_thread(upgrade, db_url)
         with counter as emu:
-            port = _free_port()
+            port = free_port()
             env = {k: v for k, v in os.environ.items() if not k.startswith("PETIT_")}
             env.update(
                 {
@@ -322,7 +290,7 @@ async def main() -> int:
             command = [sys.executable, "-m", "petit", "run", "--host", "127.0.0.1", "--port", str(port)]
             process = subprocess.Popen([*command, "--workers", str(args.workers)], env=env)  # noqa: ASYNC220
             url = f"http://127.0.0.1:{port}"
-            await _wait_live(url, process)
+            await wait_live(url, process)
             print(
                 f"petit at {url} ({args.workers} workers), emulator at {emu.http_url}, {os.cpu_count()} CPUs"
             )
@@ -334,7 +302,7 @@ async def main() -> int:
         if process is not None:
             process.terminate()
             await asyncio.to_thread(process.wait, 15)
-        await _admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        await admin_execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         redis = Redis.from_url(REDIS_URL)
         keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
         if keys:
