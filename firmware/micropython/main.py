@@ -1,5 +1,5 @@
-"""ESP32 firmware entry point (MicroPython): the shared state machine over network.WLAN, our MQTT
-client and the local API served by firmware.core.http on asyncio.
+"""ESP32 firmware entry point (MicroPython): the shared state machine over network.WLAN, MQTT over
+umqtt.simple (mqtt.py) and the local API served by microdot, next to the state machine on asyncio.
 
 On the board the files sit at the root of the flash (see README.md). ``device.json`` next to this
 file may override: mqttHost, mqttPort, httpPort, apSsid, apPassword, storePath, telemetryInterval.
@@ -10,12 +10,22 @@ import json
 import time
 
 import network
+from microdot import Microdot, Request
 from mqtt import MqttClient
 from web import Web
 
-from firmware.core import http, machine
+from firmware.core import localapi, machine
 
 FIRMWARE_VERSION = machine.FIRMWARE_VERSION
+
+# Microdot's limits are class-wide; with the local API's own, it answers 413 (see local_api) without
+# reading an oversized body into the board's small heap.
+Request.max_content_length = localapi.MAX_BODY
+Request.max_body_length = localapi.MAX_BODY
+
+# Every method reaches localapi, which owns the 404/405 answers, as with firmware.core.http.
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def load_settings():
@@ -142,6 +152,48 @@ def identity(wifi, settings):
     }
 
 
+def local_api(device):
+    """The device-local API as a microdot app: transport checks here, everything else in localapi."""
+    app = Microdot()
+
+    def error(status, code, message):
+        return localapi.ApiError(status, code, message).body(), status, NO_STORE
+
+    @app.route("/", methods=METHODS)
+    @app.route("/<path:path>", methods=METHODS)
+    def route(request, path=""):
+        headers = {}
+        for name, value in request.headers.items():
+            headers[name.lower()] = value
+        if "transfer-encoding" in headers:
+            return error(411, "length_required", "send a Content-Length body, not chunked")
+        if request.method == "POST" and "content-length" not in headers:
+            return error(411, "length_required", "Content-Length is required")
+        body = request.body
+        # The raw body, not request.json: localapi answers malformed JSON with its own 400.
+        if body and not headers.get("content-type", "application/json").startswith("application/json"):
+            return error(415, "unsupported_media_type", "send application/json")
+        status, answer = localapi.handle(device, request.method, request.path, headers, body)
+        return answer, status, NO_STORE
+
+    @app.errorhandler(413)
+    def too_large(_request):
+        return error(413, "body_too_large", "body exceeds " + str(localapi.MAX_BODY) + " bytes")
+
+    @app.errorhandler(400)
+    def unreadable(_request):
+        return error(400, "bad_request", "malformed request")
+
+    return app
+
+
+async def steps(device):
+    while True:
+        delay = device.step()
+        # Yield at least briefly so HTTP requests are served between steps.
+        await asyncio.sleep(min(max(delay, 0.01), 0.5))
+
+
 async def run():
     settings = load_settings()
     wifi = WlanWifi(settings.get("apSsid", "petit-setup"), settings.get("apPassword", ""))
@@ -161,21 +213,12 @@ async def run():
         settings=tuning,
         web=Web(timeout_s=settings.get("ackTimeout", 5)),
     )
-
-    async def on_connection(reader, writer):
-        try:
-            await asyncio.wait_for(http.serve(device, reader, writer), 10)
-        except asyncio.TimeoutError:  # noqa: UP041 - MicroPython has no builtin TimeoutError
-            writer.close()
-
     port = settings.get("httpPort", 80)
-    # The app reaches the device on its access point (192.168.4.1) and, once joined, on the home network.
-    await asyncio.start_server(on_connection, "0.0.0.0", port)  # noqa: S104
     print("petit firmware", FIRMWARE_VERSION, "local API on port", port)  # noqa: T201 - serial console log
-    while True:
-        delay = device.step()
-        # Yield at least briefly so HTTP requests are served between steps.
-        await asyncio.sleep(min(max(delay, 0.01), 0.5))
+    # The app reaches the device on its access point (192.168.4.1) and, once joined, on the home network.
+    # gather: if either the server (say, the port is taken) or the state machine fails, the board stops
+    # with the traceback on the console instead of running half a firmware.
+    await asyncio.gather(local_api(device).start_server("0.0.0.0", port), steps(device))  # noqa: S104
 
 
 asyncio.run(run())

@@ -1,254 +1,221 @@
-"""A small MQTT client for MicroPython: the subset the firmware needs (our own, in place of umqtt).
+"""The state machine's MQTT port over micropython-lib's ``umqtt.simple`` (MQTT 3.1.1).
 
-MQTT 5 (default) or 3.1.1; CONNECT with the access token as user name and no password (ThingsBoard
-token auth); SUBSCRIBE at QoS 1; PUBLISH at QoS 0/1 waiting for the PUBACK; incoming PUBLISH with
-PUBACK; PINGREQ on keepalive. Failures are raised as MqttFailure with PubSubClient's titles, mapped
-by firmware.core.status.
+umqtt.simple raises its own exceptions, asserts on protocol errors and waits without limit; this
+adapter bounds every wait and reports failures as MqttFailure with PubSubClient's titles
+(firmware.core.status). Works with umqtt.simple 1.3.4 (PyPI) and the newer one ``mip`` installs,
+whose connect() takes a timeout.
 """
 
-import select
-import socket
+import errno
 import time
+
+from umqtt.simple import MQTTClient, MQTTException
 
 from firmware.core import status as st
 
-ECONNREFUSED = 111
-ETIMEDOUT = 110
+# Ports differ in how a socket deadline surfaces: ETIMEDOUT on reads, EAGAIN on some, EINPROGRESS
+# from a connect() whose SYN went unanswered (unix port).
+_TIMEOUT_ERRNOS = (errno.ETIMEDOUT, errno.EAGAIN, errno.EINPROGRESS)
+MAX_PACKET_ID = 65535
+# Messages read per poll(): the local API and the state machine share the loop.
+MAX_MESSAGES_PER_POLL = 16
 
 
-def _varint(n):
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
+def _timed_out(error):
+    return (bool(error.args) and error.args[0] in _TIMEOUT_ERRNOS) or "timed out" in str(error)
 
 
-def _str(text):
-    data = text.encode() if isinstance(text, str) else text
-    return bytes((len(data) >> 8, len(data) & 0xFF)) + data
+class _DeadlineSocket:
+    """The socket umqtt.simple sees: reads and writes never block for longer than ``timeout``.
+
+    umqtt makes the socket fully blocking again after each check_msg() (setblocking(True)), and the
+    newer release sets the connect() timeout argument (None unless given) on it: both are turned into
+    our deadline, so a silent broker cannot stall the device.
+    """
+
+    def __init__(self, raw, timeout):
+        self.raw = raw
+        self.timeout = timeout
+        self.connected = False
+        raw.settimeout(timeout)
+
+    def connect(self, address):
+        self.raw.connect(address)
+        # From here on a failure is the broker's silence or a drop, no longer a refused connection.
+        self.connected = True
+
+    def settimeout(self, timeout):
+        self.raw.settimeout(self.timeout if timeout is None else timeout)
+
+    def setblocking(self, flag):
+        if flag:
+            self.raw.settimeout(self.timeout)
+        else:
+            self.raw.setblocking(False)  # noqa: FBT003 - socket API
+
+    def read(self, size):
+        return self.raw.read(size)
+
+    def write(self, data, *limit):
+        return self.raw.write(data, *limit)
+
+    def close(self):
+        self.raw.close()
 
 
-def _ticks():
-    return time.ticks_ms()
+class _Client(MQTTClient):
+    """umqtt.simple's client whose every socket is wrapped in a _DeadlineSocket.
 
+    connect() creates its socket itself and has no timeout in 1.3.4, so the wrapping happens where
+    it stores the socket.
+    """
 
-def _elapsed(since):
-    return time.ticks_diff(time.ticks_ms(), since)
+    deadline_s = 5
+
+    @property
+    def sock(self):
+        return self._sock
+
+    @sock.setter
+    def sock(self, value):
+        if value is not None and not isinstance(value, _DeadlineSocket):
+            value = _DeadlineSocket(value, self.deadline_s)
+        self._sock = value
 
 
 class MqttClient:
-    def __init__(self, connect_timeout_s=5, ack_timeout_s=5, keepalive_s=30, mqtt5=True):  # noqa: FBT002
+    def __init__(self, connect_timeout_s=5, ack_timeout_s=5, keepalive_s=30):
         self.connect_timeout_s = connect_timeout_s
         self.ack_timeout_s = ack_timeout_s
         self.keepalive_s = keepalive_s
-        self.mqtt5 = mqtt5
-        self.sock = None
-        self.poller = None
+        self.client = None
         self.inbox = []
-        self.pid = 0
         self.last_sent = 0
-
-    # -- wire ------------------------------------------------------------------------------------
-
-    def _send(self, packet):
-        view = memoryview(packet)
-        while view:
-            sent = self.sock.send(view)
-            view = view[sent:]
-        self.last_sent = _ticks()
-
-    def _recv_exact(self, n):
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                raise st.MqttFailure(st.socket_title(st.DROPPED), "server closed the connection")
-            data += chunk
-        return data
-
-    def _read_packet(self):
-        first = self._recv_exact(1)[0]
-        length = 0
-        shift = 0
-        while True:
-            byte = self._recv_exact(1)[0]
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-        body = self._recv_exact(length) if length else b""
-        return first, body
-
-    def _skip_props(self, body, pos):
-        if not self.mqtt5:
-            return pos
-        length = 0
-        shift = 0
-        while True:
-            byte = body[pos]
-            pos += 1
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                return pos + length
-
-    def _next_pid(self):
-        self.pid = self.pid % 65535 + 1
-        return self.pid
 
     # -- the port --------------------------------------------------------------------------------
 
     def connect(self, host, port, username, client_id):
         self.disconnect()
         self.inbox = []
+        # ThingsBoard token auth: the token is the user name, the password empty (umqtt 1.3.4
+        # needs a string there as soon as a user is set).
+        client = _Client(
+            _bytes(client_id), host, port, user=_bytes(username), password=b"", keepalive=self.keepalive_s
+        )
+        client.deadline_s = self.connect_timeout_s
+        client.set_callback(self._received)
+        self.client = client
         try:
-            addr = socket.getaddrinfo(host, port)[0][-1]
-            sock = socket.socket()
-            self.sock = sock
-            sock.settimeout(self.connect_timeout_s)
-            sock.connect(addr)
+            client.connect()
+        except MQTTException as error:
+            self._close()
+            code = error.args[0] if error.args else -1
+            raise st.MqttFailure(st.connack_title(code), "CONNACK return code " + str(code)) from None
         except OSError as error:
+            reached = client.sock is not None and client.sock.connected
             self._close()
-            code = error.args[0] if error.args else 0
-            kind = st.TIMEOUT if code == ETIMEDOUT or "timed out" in str(error) else st.REFUSED
-            raise st.MqttFailure(st.socket_title(kind), str(error)) from None
-        flags = 0x02 | (0x80 if username else 0)
-        variable = _str("MQTT") + bytes((5 if self.mqtt5 else 4, flags))
-        variable += bytes((self.keepalive_s >> 8, self.keepalive_s & 0xFF))
-        if self.mqtt5:
-            variable += b"\x00"
-        payload = _str(client_id) + (_str(username) if username else b"")
-        body = variable + payload
-        try:
-            self._send(b"\x10" + _varint(len(body)) + body)
-            first, answer = self._read_packet()
-        except OSError as error:
+            if reached or _timed_out(error):
+                # The broker took the connection but no CONNACK came (or the SYN went unanswered).
+                raise st.MqttFailure(st.socket_title(st.TIMEOUT), "no CONNACK: " + str(error)) from None
+            raise st.MqttFailure(st.socket_title(st.REFUSED), str(error)) from None
+        except (AssertionError, IndexError):
+            # umqtt asserts on a malformed CONNACK and indexes an empty read when the broker hangs up.
             self._close()
-            raise st.MqttFailure(st.socket_title(st.TIMEOUT), "no CONNACK: " + str(error)) from None
-        except st.MqttFailure:
-            self._close()
-            raise
-        if first != 0x20 or len(answer) < 2:
-            self._close()
-            raise st.MqttFailure(st.MQTT_CONNECT_BAD_PROTOCOL, "not a CONNACK")
-        code = answer[1]
-        if code != 0:
-            self._close()
-            raise st.MqttFailure(st.connack_title(code, self.mqtt5), "CONNACK reason " + hex(code))
-        self.sock.settimeout(self.ack_timeout_s)
-        self.poller = select.poll()
-        self.poller.register(self.sock, select.POLLIN)
+            raise st.MqttFailure(st.MQTT_CONNECT_BAD_PROTOCOL, "no valid CONNACK") from None
+        client.deadline_s = self.ack_timeout_s
+        client.sock.settimeout(self.ack_timeout_s)
+        self.last_sent = time.ticks_ms()
 
     def subscribe(self, topic):
-        self._require()
-        pid = self._next_pid()
-        body = bytes((pid >> 8, pid & 0xFF)) + (b"\x00" if self.mqtt5 else b"") + _str(topic) + b"\x01"
-        self._guarded(self._send, b"\x82" + _varint(len(body)) + body)
-        self._await(0x90, pid)
+        client = self._require()
+        self._wrap_packet_id()
+        try:
+            client.subscribe(_bytes(topic), 1)
+        except MQTTException:
+            self._close()
+            raise st.MqttFailure(st.SERVER_ERROR, "subscription refused: " + topic) from None
+        except Exception as error:  # noqa: BLE001 - umqtt's OSError, AssertionError, IndexError
+            raise self._failed(error) from None
+        self.last_sent = time.ticks_ms()
 
     def publish(self, topic, payload, qos):
-        self._require()
-        header = 0x30 | (qos << 1)
-        body = _str(topic)
-        pid = 0
-        if qos:
-            pid = self._next_pid()
-            body += bytes((pid >> 8, pid & 0xFF))
-        if self.mqtt5:
-            body += b"\x00"
-        body += payload
-        self._guarded(self._send, bytes((header,)) + _varint(len(body)) + body)
-        if qos:
-            reason = self._await(0x40, pid)
-            if reason >= 0x80:
-                raise st.MqttFailure(st.SERVER_ERROR, "PUBACK reason " + hex(reason))
+        client = self._require()
+        self._wrap_packet_id()
+        try:
+            client.publish(_bytes(topic), payload, False, qos)  # noqa: FBT003 - umqtt's retain flag
+        except Exception as error:  # noqa: BLE001 - umqtt's OSError, AssertionError, IndexError
+            raise self._failed(error) from None
+        self.last_sent = time.ticks_ms()
 
     def poll(self):
-        self._require()
+        client = self._require()
         try:
-            while self.poller.poll(0):
-                self._dispatch(*self._read_packet())
-            if _elapsed(self.last_sent) > self.keepalive_s * 500:
-                self._send(b"\xc0\x00")
-        except OSError as error:
+            stray = self._drain(client)
+            # The broker drops a client silent for 1.5 keepalives; ping at half of one.
+            if stray is None and time.ticks_diff(time.ticks_ms(), self.last_sent) > self.keepalive_s * 500:
+                client.ping()
+                self.last_sent = time.ticks_ms()
+        except Exception as error:  # noqa: BLE001 - umqtt's OSError, AssertionError, IndexError
+            raise self._failed(error, lost_on_timeout=True) from None
+        if stray is not None:
+            # umqtt hands back packets other than PUBLISH unread; the stream cannot be trusted after that.
             self._close()
-            raise st.MqttFailure(st.socket_title(st.DROPPED), str(error)) from None
-        except st.MqttFailure:
-            self._close()
-            raise
+            raise st.MqttFailure(st.socket_title(st.DROPPED), "unexpected packet " + hex(stray))
         out = self.inbox
         self.inbox = []
         return out
 
+    def _drain(self, client):
+        """Let umqtt deliver what has arrived; returns the type of a packet it could not handle."""
+        for _ in range(MAX_MESSAGES_PER_POLL):
+            before = len(self.inbox)
+            op = client.check_msg()
+            if op is not None and (op & 0xF0) != 0x30:
+                return op
+            # 1.3.4 returns None after a delivered message too, so the inbox tells whether one came.
+            if op is None and len(self.inbox) == before:
+                return None
+        return None
+
     def disconnect(self):
-        if self.sock is not None:
+        if self.client is not None and self.client.sock is not None:
             try:  # noqa: SIM105 - no contextlib on MicroPython
-                self._send(b"\xe0\x00")
+                self.client.disconnect()
             except OSError:
                 pass
         self._close()
 
     # -- helpers ---------------------------------------------------------------------------------
 
+    def _received(self, topic, message):
+        self.inbox.append((bytes(topic).decode(), bytes(message)))
+
     def _require(self):
-        if self.sock is None:
+        if self.client is None:
             raise st.MqttFailure(st.socket_title(st.DROPPED), "not connected")
+        return self.client
+
+    def _wrap_packet_id(self):
+        # umqtt counts packet ids up without bound; 65536 would go out as the reserved id 0.
+        if self.client.pid >= MAX_PACKET_ID:
+            self.client.pid = 0
+
+    def _failed(self, error, lost_on_timeout=False):  # noqa: FBT002 - MicroPython-friendly
+        """Close the link and name what went wrong: no answer in time, or a lost connection."""
+        self._close()
+        if isinstance(error, OSError) and _timed_out(error) and not lost_on_timeout:
+            return st.MqttFailure(st.SERVER_REQUEST_TIMEOUT, "no acknowledgement in time")
+        return st.MqttFailure(st.socket_title(st.DROPPED), repr(error))
 
     def _close(self):
-        if self.sock is not None:
+        client = self.client
+        self.client = None
+        if client is not None and client.sock is not None:
             try:  # noqa: SIM105 - no contextlib on MicroPython
-                self.sock.close()
+                client.sock.close()
             except OSError:
                 pass
-        self.sock = None
-        self.poller = None
 
-    def _guarded(self, fn, arg):
-        try:
-            fn(arg)
-        except OSError as error:
-            self._close()
-            raise st.MqttFailure(st.socket_title(st.DROPPED), str(error)) from None
 
-    def _await(self, kind, pid):
-        """Read packets until the ack ``kind`` for ``pid``; returns its reason code (0 when absent)."""
-        start = _ticks()
-        while _elapsed(start) < self.ack_timeout_s * 1000:
-            try:
-                first, body = self._read_packet()
-            except OSError as error:
-                if "timed out" in str(error) or (error.args and error.args[0] == ETIMEDOUT):
-                    break
-                self._close()
-                raise st.MqttFailure(st.socket_title(st.DROPPED), str(error)) from None
-            except st.MqttFailure:
-                self._close()
-                raise
-            if first & 0xF0 == kind and len(body) >= 2 and (body[0] << 8 | body[1]) == pid:
-                if kind == 0x90:
-                    return body[-1]
-                return body[2] if len(body) > 2 else 0
-            self._dispatch(first, body)
-        raise st.MqttFailure(st.SERVER_REQUEST_TIMEOUT, "no acknowledgement in time")
-
-    def _dispatch(self, first, body):
-        kind = first & 0xF0
-        if kind == 0x30:
-            qos = (first >> 1) & 0x03
-            size = body[0] << 8 | body[1]
-            topic = bytes(body[2 : 2 + size]).decode()
-            pos = 2 + size
-            pid = 0
-            if qos:
-                pid = body[pos] << 8 | body[pos + 1]
-                pos += 2
-            pos = self._skip_props(body, pos)
-            self.inbox.append((topic, bytes(body[pos:])))
-            if qos:
-                self._send(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
-        elif kind == 0xE0:
-            self._close()
-            raise st.MqttFailure(st.socket_title(st.DROPPED), "server sent DISCONNECT")
+def _bytes(text):
+    return text.encode() if isinstance(text, str) else text

