@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.audit.schemas import DeviceEventPage, DeviceEventRead
 from petit.audit.services import DeviceEventReader
-from petit.auth.deps import provide_access_claims, provide_auth_service
+from petit.auth.deps import provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
 from petit.devices.errors import DeviceNotFoundError
 from petit.devices.repositories import DeviceRepository
@@ -22,7 +22,6 @@ class DeviceEventController(Controller):
     path = "/devices/{device_id:uuid}/events"
     tags = ["Devices"]  # noqa: RUF012 - Litestar reads controller configuration from class attributes
     dependencies = {  # noqa: RUF012
-        "auth_service": Provide(provide_auth_service),
         "access_claims": Provide(provide_access_claims),
     }
 

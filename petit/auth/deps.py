@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.auth.errors import NotAuthenticatedError
 from petit.auth.repositories import RefreshTokenRepository
-from petit.auth.services import AuthService
+from petit.auth.services import AccessTokenVerifier, AuthService
 from petit.lib.security import AccessClaims
 from petit.settings import Settings
 from petit.users.linking import PlatformLinker
@@ -30,13 +30,13 @@ async def provide_auth_service(
     )
 
 
-async def provide_access_claims(
-    request: Request[object, object, State], auth_service: NamedDependency[AuthService]
-) -> AccessClaims:
+async def provide_access_claims(request: Request[object, object, State]) -> AccessClaims:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticatedError
-    return await auth_service.authenticate(token.strip())
+    state = request.app.state
+    verifier = AccessTokenVerifier(codec=state.token_codec, cache=state.cache, clock=state.clock)
+    return await verifier.verify(token.strip())
 
 
 def client_ip(request: Request[object, object, State], settings: Settings) -> str:

@@ -72,6 +72,27 @@ class LoginThrottle:
             raise LoginThrottledError(retry_after_s=max(1, math.ceil(max(waits))))
 
 
+class AccessTokenVerifier:
+    """The check every authenticated request makes. It needs no database session, so the routes that only
+    authenticate do not open one, and the websocket hub can share it."""
+
+    def __init__(self, *, codec: AccessTokenCodec, cache: Cache, clock: Clock) -> None:
+        self._codec = codec
+        self._cache = cache
+        self._clock = clock
+
+    async def verify(self, access_token: str) -> AccessClaims:
+        try:
+            claims = self._codec.decode(access_token, now=self._clock.now())
+        except ExpiredTokenError as exc:
+            raise ExpiredAccessTokenError from exc
+        except InvalidTokenError as exc:
+            raise InvalidAccessTokenError from exc
+        if await self._cache.exists_any(_revoked_jti_key(claims.jti), _revoked_family_key(claims.family_id)):
+            raise RevokedAccessTokenError
+        return claims
+
+
 class AuthService:
     def __init__(
         self,
@@ -149,15 +170,9 @@ class AuthService:
         await self._revoke_family(claims.family_id)
 
     async def authenticate(self, access_token: str) -> AccessClaims:
-        try:
-            claims = self._codec.decode(access_token, now=self._clock.now())
-        except ExpiredTokenError as exc:
-            raise ExpiredAccessTokenError from exc
-        except InvalidTokenError as exc:
-            raise InvalidAccessTokenError from exc
-        if await self._cache.exists_any(_revoked_jti_key(claims.jti), _revoked_family_key(claims.family_id)):
-            raise RevokedAccessTokenError
-        return claims
+        return await AccessTokenVerifier(codec=self._codec, cache=self._cache, clock=self._clock).verify(
+            access_token
+        )
 
     async def _revoke_family(self, family_id: uuid.UUID) -> None:
         await self._refresh_tokens.revoke_family(family_id, now=self._clock.now())

@@ -8,7 +8,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from petit.auth.deps import provide_access_claims, provide_auth_service
+from petit.auth.deps import provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
 from petit.commands import errors
 from petit.commands.deps import provide_command_service, provide_device_settings_service
@@ -27,7 +27,6 @@ from petit.lib.security import AccessClaims
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 _DEPENDENCIES = {
-    "auth_service": Provide(provide_auth_service),
     "access_claims": Provide(provide_access_claims),
 }
 

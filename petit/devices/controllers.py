@@ -10,7 +10,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petit.auth.deps import provide_access_claims, provide_auth_service
+from petit.auth.deps import provide_access_claims
 from petit.auth.errors import InvalidAccessTokenError, NotAuthenticatedError
 from petit.devices import errors
 from petit.devices.deps import provide_device_service
@@ -40,7 +40,6 @@ class DeviceController(Controller):
     path = "/devices"
     tags = ["Devices"]  # noqa: RUF012 - Litestar reads controller configuration from class attributes
     dependencies = {  # noqa: RUF012
-        "auth_service": Provide(provide_auth_service),
         "access_claims": Provide(provide_access_claims),
         "device_service": Provide(provide_device_service),
     }

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from petit.auth.deps import client_ip, provide_access_claims, provide_auth_service
+from petit.auth.deps import client_ip, provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
 from petit.devices.errors import DeviceNotFoundError
 from petit.errors import PlatformUnavailableError, problem_responses
@@ -38,7 +38,6 @@ class GatewayController(Controller):
     path = "/gateway"
     tags = ["Gateway"]  # noqa: RUF012 - Litestar reads controller configuration from class attributes
     dependencies = {  # noqa: RUF012
-        "auth_service": Provide(provide_auth_service),
         "access_claims": Provide(provide_access_claims),
         "gateway_service": Provide(provide_gateway_service),
     }

@@ -9,7 +9,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petit.auth.deps import client_ip, provide_access_claims, provide_auth_service
+from petit.auth.deps import client_ip, provide_access_claims
 from petit.auth.errors import InvalidAccessTokenError, NotAuthenticatedError
 from petit.db.models import User
 from petit.devices.errors import DeviceNameTakenError, DeviceNotFoundError
@@ -29,7 +29,6 @@ from petit.users.repositories import UserRepository
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 _DEPENDENCIES = {
-    "auth_service": Provide(provide_auth_service),
     "access_claims": Provide(provide_access_claims),
 }
 

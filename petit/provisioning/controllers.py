@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 from pydantic import ValidationError
 
-from petit.auth.deps import client_ip, provide_access_claims, provide_auth_service
+from petit.auth.deps import client_ip, provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
 from petit.devices.errors import DeviceNotFoundError
 from petit.errors import (
@@ -48,7 +48,6 @@ class ProvisioningController(Controller):
     path = "/provisioning"
     tags = ["Provisioning"]  # noqa: RUF012 - Litestar reads controller configuration from class attributes
     dependencies = {  # noqa: RUF012
-        "auth_service": Provide(provide_auth_service),
         "access_claims": Provide(provide_access_claims),
         "provisioning_service": Provide(provide_provisioning_service),
     }

@@ -22,7 +22,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromQuery, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from petit.auth.deps import provide_access_claims, provide_auth_service
+from petit.auth.deps import provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
 from petit.errors import problem_responses
 from petit.lib.security import AccessClaims
@@ -264,7 +264,6 @@ class StreamController(Controller):
     path = "/devices/stream"
     tags = ["Streaming"]  # noqa: RUF012 - Litestar reads controller configuration from class attributes
     dependencies = {  # noqa: RUF012
-        "auth_service": Provide(provide_auth_service),
         "access_claims": Provide(provide_access_claims),
     }
 

@@ -11,13 +11,11 @@ from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from redis.asyncio import Redis
 
-from petit.auth.repositories import RefreshTokenRepository
-from petit.auth.services import AuthService
+from petit.auth.services import AccessTokenVerifier
 from petit.realtime.config import StreamLimits
 from petit.realtime.directory import NoDevices, ThingsBoardDirectory
 from petit.realtime.hub import DeviceDirectory, Hub
 from petit.realtime.journal import Journal, MemoryJournal, RedisJournal
-from petit.users.repositories import UserRepository
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -70,20 +68,11 @@ def realtime_lifespan(
         # A burst of reconnecting phones must not exhaust the cache's connection pool (shared with every
         # request): token checks wait their turn instead.
         gate = asyncio.Semaphore(_AUTH_CONCURRENCY)
+        verifier = AccessTokenVerifier(codec=state.token_codec, cache=state.cache, clock=state.clock)
 
         async def authenticate(token: str) -> AccessClaims:
-            # Checks signature, expiry and the revocation markers; the session is never used for queries.
-            async with gate, state.sessionmaker() as db:
-                service = AuthService(
-                    users=UserRepository(db),
-                    refresh_tokens=RefreshTokenRepository(db),
-                    hasher=state.password_hasher,
-                    codec=state.token_codec,
-                    cache=state.cache,
-                    clock=state.clock,
-                    settings=settings.auth,
-                )
-                return await service.authenticate(token)
+            async with gate:
+                return await verifier.verify(token)
 
         thingsboard = state.thingsboard
         directory: DeviceDirectory = (

@@ -6,7 +6,7 @@ from litestar import Controller, get
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency, Provide
 
-from petit.auth.deps import provide_access_claims, provide_auth_service
+from petit.auth.deps import provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
 from petit.errors import PlatformUnavailableError, problem_responses
 from petit.lib.security import AccessClaims
@@ -19,7 +19,6 @@ class StreamingController(Controller):
     path = "/streaming"
     tags = ["Streaming"]  # noqa: RUF012 - Litestar reads controller configuration from class attributes
     dependencies = {  # noqa: RUF012
-        "auth_service": Provide(provide_auth_service),
         "access_claims": Provide(provide_access_claims),
         "stream_service": Provide(provide_stream_service),
     }

@@ -7,7 +7,7 @@ from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 
-from petit.auth.deps import provide_access_claims, provide_auth_service
+from petit.auth.deps import provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
 from petit.devices.errors import DeviceNotFoundError
 from petit.errors import PlatformUnavailableError, problem_responses
@@ -44,7 +44,6 @@ class TelemetryController(Controller):
     path = "/devices/{device_id:uuid}/telemetry"
     tags = ["Telemetry"]  # noqa: RUF012 - Litestar reads controller configuration from class attributes
     dependencies = {  # noqa: RUF012
-        "auth_service": Provide(provide_auth_service),
         "access_claims": Provide(provide_access_claims),
         "telemetry_service": Provide(provide_telemetry_service),
     }

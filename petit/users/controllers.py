@@ -4,7 +4,7 @@ from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petit.auth.deps import provide_access_claims, provide_auth_service
+from petit.auth.deps import provide_access_claims
 from petit.auth.errors import InvalidAccessTokenError, NotAuthenticatedError
 from petit.errors import problem_responses
 from petit.lib.security import AccessClaims
@@ -16,7 +16,6 @@ class UserController(Controller):
     path = "/users"
     tags = ["Users"]  # noqa: RUF012 - Litestar reads controller configuration from class attributes
     dependencies = {  # noqa: RUF012
-        "auth_service": Provide(provide_auth_service),
         "access_claims": Provide(provide_access_claims),
     }
 
