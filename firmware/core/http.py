@@ -1,8 +1,9 @@
-"""A minimal HTTP/1.1 server connection handler over asyncio streams (CPython and MicroPython alike).
+"""A minimal HTTP/1.1 server connection handler over asyncio streams: the host simulator's local API.
 
-Our own small equivalent of microdot for the five routes of the local API: one request per
-connection, ``Content-Length`` bodies only, JSON responses. It takes the stream objects, so it
-imports no network module itself.
+The MicroPython firmware serves the same routes through microdot; this one exists because a simulated
+fleet runs a thousand devices in one process, one listening port each, which wants nothing per device
+but a stream handler. One request per connection, ``Content-Length`` bodies only, JSON responses, the
+same transport errors as the firmware's. It takes the stream objects, so it imports no network module.
 """
 
 import json
