@@ -209,6 +209,13 @@ def problem_responses(*errors: type[PetitError], body: bool = True) -> dict[int,
     }
 
 
+#: For a 204 handler that returns ``Response[None]`` (to attach a background task): Litestar would otherwise
+#: document a JSON ``null`` body.
+NO_CONTENT_RESPONSE: dict[int, ResponseSpec] = {
+    204: ResponseSpec(data_container=None, description="Request fulfilled, nothing follows")
+}
+
+
 def _on_petit_error(request: Request[Any, Any, Any], exc: PetitError) -> Response[dict[str, Any]]:
     return problem_response(
         request, code=exc.code, status=exc.status, title=exc.title, detail=exc.detail, headers=exc.headers

@@ -17,7 +17,7 @@ from petit.devices.deps import provide_device_service
 from petit.devices.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH
 from petit.devices.schemas import DeviceCreate, DeviceCredentialsRead, DevicePage, DeviceRead, DeviceUpdate
 from petit.devices.services import DeviceService
-from petit.errors import PlatformUnavailableError, problem_responses
+from petit.errors import NO_CONTENT_RESPONSE, PlatformUnavailableError, problem_responses
 from petit.lib.security import AccessClaims
 from petit.realtime.events import device_revoked_task
 from petit.users.repositories import UserRepository
@@ -134,7 +134,8 @@ class DeviceController(Controller):
         summary="Delete a device, on the device platform too",
         status_code=HTTP_204_NO_CONTENT,
         security=BEARER,
-        responses=problem_responses(
+        responses=NO_CONTENT_RESPONSE
+        | problem_responses(
             NotAuthenticatedError, errors.DeviceNotFoundError, PlatformUnavailableError, body=False
         ),
     )

@@ -15,7 +15,7 @@ from petit.db.models import User
 from petit.devices.errors import DeviceNameTakenError, DeviceNotFoundError
 from petit.devices.repositories import DeviceRepository
 from petit.devices.schemas import DeviceRead
-from petit.errors import PlatformUnavailableError, problem_responses
+from petit.errors import NO_CONTENT_RESPONSE, PlatformUnavailableError, problem_responses
 from petit.lib.security import AccessClaims
 from petit.lib.throttle import TooManyAttemptsError
 from petit.pairing import errors
@@ -182,9 +182,8 @@ class ReleaseController(Controller):
         summary="Give up a device: unassigned on the platform, its credentials rotated, no longer yours",
         status_code=HTTP_204_NO_CONTENT,
         security=BEARER,
-        responses=problem_responses(
-            NotAuthenticatedError, DeviceNotFoundError, PlatformUnavailableError, body=False
-        ),
+        responses=NO_CONTENT_RESPONSE
+        | problem_responses(NotAuthenticatedError, DeviceNotFoundError, PlatformUnavailableError, body=False),
     )
     async def release_device(
         self,

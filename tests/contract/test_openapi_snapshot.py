@@ -41,3 +41,22 @@ def test_errors_are_documented_as_problem_json() -> None:
         assert "application/problem+json" in login[status]["content"], status
     assert "ProblemDetail" in document["components"]["schemas"]
     assert document["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
+
+
+def test_no_content_responses_document_no_body() -> None:
+    # A generated client would otherwise try to parse JSON out of an empty 204.
+    document = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
+    with_body = [
+        op["operationId"]
+        for path in document["paths"].values()
+        for op in path.values()
+        if "content" in op["responses"].get("204", {})
+    ]
+    no_content = [
+        op["operationId"]
+        for path in document["paths"].values()
+        for op in path.values()
+        if "204" in op["responses"]
+    ]
+    assert {"DeleteDevice", "ReleaseDevice", "Logout"} <= set(no_content)
+    assert with_body == []
