@@ -290,8 +290,9 @@ async def run(
             f"load: {done} reads in {args.duration:g}s ({done / args.duration:.0f}/s) by {args.concurrency} "
             f"concurrent clients over {args.workers} petit workers, {errors} errors"
         )
-        # Two of the logins are the direct RestClientCE's and the floor proxy's; the rest are petit's.
-        print(f"ThingsBoard logins by petit in the whole run: {logins - 2}   refreshes: {refreshes}")
+        # One login is the direct RestClientCE's and one per floor-proxy worker; the rest are petit's.
+        petit_logins = logins - 1 - args.workers
+        print(f"ThingsBoard logins by petit in the whole run: {petit_logins}   refreshes: {refreshes}")
 
 
 async def main() -> int:
