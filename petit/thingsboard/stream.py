@@ -175,15 +175,17 @@ class ThingsBoardStream:
             delay = min(self._backoff_max_s, delay * 2)
 
     async def _session(self, socket: ClientConnection, token: str) -> None:
-        # Drop commands queued for the previous socket: the full subscription set is sent below.
+        # Drop commands queued for the previous socket: the full subscription set is sent below. The socket
+        # is published before that set is taken, with no await in between: a watch() from then on queues its
+        # own command (sent after the set), so none falls between the set and the queue.
         self._outbox = asyncio.Queue()
+        self._socket = socket
         watches = list(self._watches.values())
         cmds = [cmd for watch in watches for cmd in _subscribe_cmds(watch)]
         first, rest = cmds[:_CMDS_PER_FRAME], cmds[_CMDS_PER_FRAME:]
         await socket.send(json.dumps({"authCmd": {"cmdId": 0, "token": token}, "cmds": first}))
         for start in range(0, len(rest), _CMDS_PER_FRAME):
             await socket.send(json.dumps({"cmds": rest[start : start + _CMDS_PER_FRAME]}))
-        self._socket = socket
         self.stats.connects += 1
         self.connected.set()
         sender = asyncio.get_running_loop().create_task(self._send_loop(socket))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -92,3 +93,56 @@ async def test_unwatched_devices_stop_emitting() -> None:
     stream._on_frame(json.dumps({"subscriptionId": 2, "data": {"t": [[1, "1"]]}}))
     assert events == []
     assert stream.watched == 0
+
+
+class _SlowSocket:
+    """Holds the first frame (auth + subscriptions) until released, then records what is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, object]] = []
+        self.release = asyncio.Event()
+        self.holding = asyncio.Event()
+        self.done = asyncio.Event()
+
+    async def send(self, text: str) -> None:
+        if not self.sent:
+            self.holding.set()
+            await self.release.wait()
+        self.sent.append(json.loads(text))
+
+    def __aiter__(self) -> _SlowSocket:
+        return self
+
+    async def __anext__(self) -> str:
+        await self.done.wait()
+        raise StopAsyncIteration
+
+
+def _subscribed_devices(frames: list[dict[str, object]]) -> set[str]:
+    return {
+        str(cmd["entityId"])
+        for frame in frames
+        for cmd in frame.get("cmds", [])  # type: ignore[attr-defined]
+        if not cmd.get("unsubscribe")
+    }
+
+
+async def test_a_device_watched_while_the_socket_authenticates_is_still_subscribed() -> None:
+    stream = _stream([])
+    first, second = uuid.uuid4(), uuid.uuid4()
+    # Stand in for the connect loop, so the session below is the only one.
+    stream._task = asyncio.create_task(asyncio.Event().wait())
+    stream.watch(first)
+    socket = _SlowSocket()
+    session = asyncio.create_task(stream._session(socket, "token"))  # type: ignore[arg-type]
+    await asyncio.wait_for(socket.holding.wait(), 5)
+    stream.watch(second)  # arrives while the first frame is still on its way
+    socket.release.set()
+    deadline = asyncio.get_running_loop().time() + 5
+    while str(second) not in _subscribed_devices(socket.sent):
+        assert asyncio.get_running_loop().time() < deadline, f"never subscribed: {socket.sent}"
+        await asyncio.sleep(0.01)
+    assert _subscribed_devices(socket.sent) == {str(first), str(second)}
+    socket.done.set()
+    await asyncio.wait_for(session, 5)
+    await stream.aclose()
