@@ -74,6 +74,8 @@ class _Watch:
     last_connect_ms: int = 0
     last_disconnect_ms: int = 0
     online: bool | None = field(default=None)
+    #: ThingsBoard answered the telemetry subscription on the current socket (its snapshot arrived).
+    answered: bool = False
 
 
 class ThingsBoardStream:
@@ -112,6 +114,11 @@ class ThingsBoardStream:
     def watched(self) -> int:
         """Devices with a live ThingsBoard subscription request (the bench reports it)."""
         return len(self._watches)
+
+    @property
+    def answered(self) -> int:
+        """Watched devices whose subscription ThingsBoard has answered on the current socket."""
+        return sum(1 for watch in self._watches.values() if watch.answered)
 
     def watch(self, device_id: UUID) -> None:
         if device_id in self._watches or self._closed:
@@ -181,6 +188,8 @@ class ThingsBoardStream:
         self._outbox = asyncio.Queue()
         self._socket = socket
         watches = list(self._watches.values())
+        for watch in watches:
+            watch.answered = False
         cmds = [cmd for watch in watches for cmd in _subscribe_cmds(watch)]
         first, rest = cmds[:_CMDS_PER_FRAME], cmds[_CMDS_PER_FRAME:]
         await socket.send(json.dumps({"authCmd": {"cmdId": 0, "token": token}, "cmds": first}))
@@ -224,6 +233,7 @@ class ThingsBoardStream:
             return
         self.stats.updates += 1
         if cmd_id == watch.cmd_id:
+            watch.answered = True
             readings = _latest(data)
             if readings:
                 self._emit(DeviceReadings(device_id=watch.device_id, readings=readings))

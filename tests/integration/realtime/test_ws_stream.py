@@ -73,14 +73,12 @@ class Device:
 
 
 async def wait_upstream(server: Any, count: int, within: float = 15.0) -> None:
-    """Until the hub holds ``count`` ThingsBoard subscriptions and its ThingsBoard socket is up."""
+    """Until the hub holds ``count`` ThingsBoard subscriptions and ThingsBoard has answered each."""
     hub = server.app.state.realtime
     deadline = time.monotonic() + within
-    while hub.upstream_subscriptions != count or not hub._stream.connected.is_set():
+    while hub.upstream_subscriptions != count or hub._stream.answered != count:
         assert time.monotonic() < deadline, "ThingsBoard subscription not established"
         await asyncio.sleep(0.02)
-    # The subscription command travels after the socket is up; let ThingsBoard's snapshot arrive.
-    await asyncio.sleep(0.2)
 
 
 async def _until_value(ws: Any, value: int) -> list[dict[str, Any]]:

@@ -39,7 +39,9 @@ async def test_telemetry_updates_are_typed() -> None:
         "errorMsg": None,
         "data": {"t": [[1000, "21.5"]], "n": [[1000, "3"]], "s": [[1000, "eco"]], "none": [[1000, None]]},
     }
+    assert stream.answered == 0
     stream._on_frame(json.dumps(frame))
+    assert stream.answered == 1
     assert len(events) == 1
     event = events[0]
     assert isinstance(event, DeviceReadings)
