@@ -2,18 +2,20 @@
 
 A real petit (``petit run``: uvicorn, production settings, PostgreSQL and Redis on loopback) talks to the
 ThingsBoard emulator, which runs in this process on a thread of its own so that its auth endpoints can be
-counted. One device of one petit user reports a few keys over MQTT. Then, interleaved A/B at concurrency 1
-(so both paths see the same machine state):
+counted. One device of one petit user reports a few keys over MQTT. Then, interleaved at concurrency 1 (so
+every leg sees the same machine state), each timed with urllib3, the HTTP stack RestClientCE itself uses:
 
-- petit:  GET /devices/{id}/telemetry/latest?keys=... with the user's bearer token (JWT check, ownership
-  lookup (cached per process), the adapter's thread pool, tb-rest-client, mapping, JSON);
+- petit:  GET /devices/{id}/telemetry/latest?keys=... with the user's bearer token (JWT check, revocation
+  check in Redis, ownership lookup (cached per process), the adapter's thread pool, tb-rest-client, mapping);
+- floor:  the same read through bench/_floor_proxy.py, a bare Litestar route on the same uvicorn that only
+  forwards to RestClientCE on a thread: what any Python service in front of ThingsBoard costs here;
 - direct: RestClientCE.get_latest_timeseries(...) on the same device with a tenant token.
 
 It prints p50/p99 of each and the ratios (goal: below 1.5x), then keeps C concurrent petit readers going for
 D seconds and reports how many ThingsBoard logins petit made in the whole run (goal: one per token lifetime,
 whatever the rate and the number of workers).
 
-    uv run python bench/bench_telemetry_overhead.py                   # 1000 pairs, 2 workers
+    uv run python bench/bench_telemetry_overhead.py                   # 1000 rounds, 2 workers
     uv run python bench/bench_telemetry_overhead.py --pairs 3000 --workers 4 --concurrency 32 --duration 10
     uv run python bench/bench_telemetry_overhead.py --tb-latency-ms 5   # ThingsBoard as slow as a real one
 """
