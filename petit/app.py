@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 import petit
 from petit.audit.controllers import DeviceEventController
 from petit.auth.controllers import AuthController
+from petit.auth.services import AccessTokenVerifier
 from petit.commands.controllers import CommandController, DeviceSettingsController
 from petit.db.deps import provide_db_session
 from petit.db.engine import create_engine, create_sessionmaker
@@ -114,6 +115,7 @@ def create_app(
         state.engine = engine
         state.sessionmaker = create_sessionmaker(engine)
         state.cache = cache
+        state.token_verifier = AccessTokenVerifier(codec=state.token_codec, cache=cache, clock=clock)
         state.thingsboard = thingsboard or owned_thingsboard
         state.health_service = HealthService(
             engine=engine,

@@ -34,8 +34,7 @@ async def provide_access_claims(request: Request[object, object, State]) -> Acce
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticatedError
-    state = request.app.state
-    verifier = AccessTokenVerifier(codec=state.token_codec, cache=state.cache, clock=state.clock)
+    verifier: AccessTokenVerifier = request.app.state.token_verifier
     return await verifier.verify(token.strip())
 
 

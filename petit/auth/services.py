@@ -169,11 +169,6 @@ class AuthService:
         await self._cache.set(_revoked_jti_key(claims.jti), "1", ttl_s=max(remaining, 1.0))
         await self._revoke_family(claims.family_id)
 
-    async def authenticate(self, access_token: str) -> AccessClaims:
-        return await AccessTokenVerifier(codec=self._codec, cache=self._cache, clock=self._clock).verify(
-            access_token
-        )
-
     async def _revoke_family(self, family_id: uuid.UUID) -> None:
         await self._refresh_tokens.revoke_family(family_id, now=self._clock.now())
         # Access tokens carry their family; the marker outlives the longest one still in circulation.

@@ -11,7 +11,6 @@ from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from redis.asyncio import Redis
 
-from petit.auth.services import AccessTokenVerifier
 from petit.realtime.config import StreamLimits
 from petit.realtime.directory import NoDevices, ThingsBoardDirectory
 from petit.realtime.hub import DeviceDirectory, Hub
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from litestar import Litestar
     from litestar.channels.backends.base import ChannelsBackend
 
+    from petit.auth.services import AccessTokenVerifier
     from petit.lib.security import AccessClaims
     from petit.settings import Settings
 
@@ -68,7 +68,7 @@ def realtime_lifespan(
         # A burst of reconnecting phones must not exhaust the cache's connection pool (shared with every
         # request): token checks wait their turn instead.
         gate = asyncio.Semaphore(_AUTH_CONCURRENCY)
-        verifier = AccessTokenVerifier(codec=state.token_codec, cache=state.cache, clock=state.clock)
+        verifier: AccessTokenVerifier = state.token_verifier
 
         async def authenticate(token: str) -> AccessClaims:
             async with gate:
