@@ -33,4 +33,8 @@ def create_app() -> Litestar:
             rest.get_latest_timeseries, DeviceId(device_id, "DEVICE"), keys=keys, use_strict_data_types=True
         )
 
-    return Litestar([latest])
+    @get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return Litestar([latest, live])

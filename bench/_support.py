@@ -10,6 +10,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING
 
 import httpx
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -19,6 +20,18 @@ if TYPE_CHECKING:
 
 #: The same admin URL the test suite uses: benchmarks create (and drop) databases of their own with it.
 ADMIN_URL = os.environ.get("PETIT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+
+
+async def drop_bench_state(db_name: str, redis_url: str, key_prefix: str) -> None:
+    """Remove what a benchmark run left: its database and its Redis keys."""
+    await admin_execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+    redis = Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in redis.scan_iter(match=f"{key_prefix}*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
 
 
 async def admin_execute(statement: str) -> None:
@@ -38,14 +51,14 @@ def free_port() -> int:
 
 
 async def wait_live(url: str, process: subprocess.Popen[bytes], deadline_s: float = 60) -> None:
-    """Until petit at ``url`` answers its liveness probe; fails fast if the process dies first."""
+    """Until the server at ``url`` answers ``/health/live``; fails fast if the process dies first."""
     deadline = time.monotonic() + deadline_s
     async with httpx.AsyncClient(base_url=url, timeout=2) as http:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"petit exited with {process.returncode}")
+                raise RuntimeError(f"{url}: the server exited with {process.returncode}")
             with suppress(httpx.HTTPError):
                 if (await http.get("/health/live")).status_code == 200:
                     return
             await asyncio.sleep(0.1)
-    raise TimeoutError("petit did not become live")
+    raise TimeoutError(f"{url} did not become live")

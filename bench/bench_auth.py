@@ -24,8 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import httpx
-from _support import ADMIN_URL, admin_execute, free_port, wait_live
-from redis.asyncio import Redis
+from _support import ADMIN_URL, admin_execute, drop_bench_state, free_port, wait_live
 from sqlalchemy import make_url
 
 from petit.db.migrate import upgrade
@@ -186,12 +185,7 @@ async def main() -> int:
         if process is not None:
             process.terminate()
             await asyncio.to_thread(process.wait, 15)
-        await admin_execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        redis = Redis.from_url(REDIS_URL)
-        keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+        await drop_bench_state(db_name, REDIS_URL, prefix)
     return 0
 
 

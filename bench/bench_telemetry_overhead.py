@@ -38,9 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import urllib3
-from _support import ADMIN_URL, admin_execute, free_port, wait_live
+from _support import ADMIN_URL, admin_execute, drop_bench_state, free_port, wait_live
 from paho.mqtt import client as mqtt
-from redis.asyncio import Redis
 from sqlalchemy import make_url
 from tb_rest_client.models.models_ce import DeviceId
 from tb_rest_client.rest_client_ce import RestClientCE
@@ -139,21 +138,6 @@ def _get_json(pool: urllib3.PoolManager, url: str, headers: dict[str, str]) -> d
 
 def _quantile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1]
-
-
-async def _wait_floor(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient(base_url=url, timeout=2) as http:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the floor proxy exited with {process.returncode}")
-            try:
-                await http.get("/")
-            except httpx.HTTPError:
-                await asyncio.sleep(0.1)
-            else:
-                return
-    raise TimeoutError("the floor proxy did not start")
 
 
 async def _setup_user_and_device(http: httpx.AsyncClient, emu: Emulator) -> tuple[dict[str, str], str, str]:
@@ -358,7 +342,7 @@ async def main() -> int:
             )
             floor_url = f"http://127.0.0.1:{floor_port}"
             await wait_live(url, process)
-            await _wait_floor(floor_url, floor)
+            await wait_live(floor_url, floor)
             print(
                 f"petit at {url} ({args.workers} workers), emulator at {emu.http_url}, {os.cpu_count()} CPUs"
             )
@@ -374,12 +358,7 @@ async def main() -> int:
         if process is not None:
             process.terminate()
             await asyncio.to_thread(process.wait, 15)
-        await admin_execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        redis = Redis.from_url(REDIS_URL)
-        keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+        await drop_bench_state(db_name, REDIS_URL, prefix)
     return 0
 
 
