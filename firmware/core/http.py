@@ -69,16 +69,13 @@ async def read_request(reader: "Any") -> "tuple[str, str, dict[str, str], bytes]
             raise localapi.ApiError(400, "bad_request", "malformed header")
         name, value = text.split(":", 1)
         headers[name.strip().lower()] = value.strip()
-    body = await _read_body(reader, method, headers)
-    content_type = headers.get("content-type", "application/json")
-    if body and not content_type.startswith("application/json"):
-        raise localapi.ApiError(415, "unsupported_media_type", "send application/json")
+    localapi.check_framing(method, headers)
+    body = await _read_body(reader, headers)
+    localapi.check_content_type(headers, body)
     return method, path, headers, body
 
 
-async def _read_body(reader: "Any", method: str, headers: "dict[str, str]") -> bytes:
-    if "transfer-encoding" in headers:
-        raise localapi.ApiError(411, "length_required", "send a Content-Length body, not chunked")
+async def _read_body(reader: "Any", headers: "dict[str, str]") -> bytes:
     if "content-length" in headers:
         try:
             length = int(headers["content-length"])
@@ -89,8 +86,6 @@ async def _read_body(reader: "Any", method: str, headers: "dict[str, str]") -> b
         if length > localapi.MAX_BODY:
             raise localapi.ApiError(413, "body_too_large", f"body exceeds {localapi.MAX_BODY} bytes")
         return bytes(await reader.readexactly(length)) if length else b""
-    if method == "POST":
-        raise localapi.ApiError(411, "length_required", "Content-Length is required")
     return b""
 
 

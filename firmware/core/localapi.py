@@ -53,6 +53,19 @@ class ApiError(Exception):
         return out
 
 
+def check_framing(method: str, headers: "dict[str, str]") -> None:
+    """Before the body is read (lower-case header names): only Content-Length bodies, required on POST."""
+    if "transfer-encoding" in headers:
+        raise ApiError(411, "length_required", "send a Content-Length body, not chunked")
+    if method == "POST" and "content-length" not in headers:
+        raise ApiError(411, "length_required", "Content-Length is required")
+
+
+def check_content_type(headers: "dict[str, str]", body: bytes) -> None:
+    if body and not headers.get("content-type", "application/json").startswith("application/json"):
+        raise ApiError(415, "unsupported_media_type", "send application/json")
+
+
 def validate_config(body: bytes) -> "dict[str, Any]":
     """Parse and check a POST /config/data body; raise ApiError on anything wrong."""
     if len(body) > MAX_BODY:

@@ -165,14 +165,13 @@ def local_api(device):
         headers = {}
         for name, value in request.headers.items():
             headers[name.lower()] = value
-        if "transfer-encoding" in headers:
-            return error(411, "length_required", "send a Content-Length body, not chunked")
-        if request.method == "POST" and "content-length" not in headers:
-            return error(411, "length_required", "Content-Length is required")
-        body = request.body
         # The raw body, not request.json: localapi answers malformed JSON with its own 400.
-        if body and not headers.get("content-type", "application/json").startswith("application/json"):
-            return error(415, "unsupported_media_type", "send application/json")
+        body = request.body
+        try:
+            localapi.check_framing(request.method, headers)
+            localapi.check_content_type(headers, body)
+        except localapi.ApiError as failure:
+            return failure.body(), failure.status, NO_STORE
         status, answer = localapi.handle(device, request.method, request.path, headers, body)
         return answer, status, NO_STORE
 
