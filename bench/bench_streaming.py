@@ -362,19 +362,22 @@ async def serve_petit(port: int, stats_path: str) -> None:
     from petit.app import create_app  # noqa: PLC0415
     from petit.db.migrate import upgrade  # noqa: PLC0415
     from petit.realtime.config import StreamLimits  # noqa: PLC0415
+    from petit.runtime import runtime_of  # noqa: PLC0415
     from petit.settings import Settings  # noqa: PLC0415
 
     settings = Settings()
     await asyncio.to_thread(upgrade, settings.db.url)
-    app = create_app(settings)
-    app.state.realtime_limits = StreamLimits(max_streams_per_user=CLIENTS_PER_USER + 5)
+    app = create_app(settings, stream_limits=StreamLimits(max_streams_per_user=CLIENTS_PER_USER + 5))
     config = uvicorn.Config(app, host=HOST, port=port, ws="websockets-sansio", log_level="warning")
     server = uvicorn.Server(config)
 
     async def report() -> None:
         while True:
             await asyncio.sleep(0.5)
-            hub = getattr(app.state, "realtime", None)
+            try:
+                hub = runtime_of(app).hub
+            except RuntimeError:  # not started yet
+                continue
             if hub is not None:
                 stats = {"upstream_subscriptions": hub.upstream_subscriptions, "sessions": hub.sessions}
                 Path(stats_path).write_text(json.dumps(stats))  # noqa: ASYNC240 - tiny, local

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request
@@ -15,39 +14,32 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.pydantic import PydanticPlugin
-from redis.asyncio import Redis
 
 import petit
 from petit.audit.controllers import DeviceEventController
 from petit.auth.controllers import AuthController
-from petit.auth.services import AccessTokenVerifier
 from petit.commands.controllers import CommandController, DeviceSettingsController
 from petit.db.deps import provide_db_session
-from petit.db.engine import create_engine, create_sessionmaker
 from petit.devices.controllers import DeviceController
 from petit.errors import UnsupportedMediaTypeError, exception_handlers
 from petit.gateway.controllers import GatewayController
 from petit.health.controllers import HealthController
-from petit.health.services import HealthService
-from petit.lib.cache import Cache, MemoryCache, RedisCache
 from petit.lib.clock import Clock, SystemClock
-from petit.lib.security import AccessTokenCodec, PasswordHasher
 from petit.pairing.controllers import ClaimController, PairingController, ReleaseController
-from petit.pairing.deps import pairing_watcher_lifespan
 from petit.provisioning.controllers import provisioning_route_handlers
-from petit.provisioning.setup import provisioning_startup
 from petit.realtime.controllers import StreamController, stream_socket
-from petit.realtime.setup import realtime_lifespan
+from petit.runtime import Runtime, RuntimeSlot, attach_slot, open_runtime
 from petit.settings import Settings
 from petit.streaming.controllers import StreamingController
 from petit.telemetry.controllers import TelemetryController
-from petit.thingsboard.client import ThingsBoardClient
 from petit.users.controllers import UserController
-from petit.users.linking import PlatformLinker, PlatformLinkTask
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from redis.asyncio import Redis
+
+    from petit.realtime.config import StreamLimits
     from petit.thingsboard.port import ThingsBoardPort
 
 
@@ -88,81 +80,32 @@ def create_app(
     thingsboard: ThingsBoardPort | None = None,
     redis: Redis[Any] | None = None,
     clock: Clock | None = None,
+    stream_limits: StreamLimits | None = None,
 ) -> Litestar:
     """Build petit. Collaborators passed in are used as given and not closed; the lifespan owns the rest."""
     settings = settings or Settings()
     clock = clock or SystemClock()
+    slot = RuntimeSlot()
 
     @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = create_engine(settings.db)
-        owned_redis = None
-        if redis is not None:
-            cache: Cache = RedisCache(redis, prefix=settings.redis.key_prefix)
-        elif settings.redis.url:
-            owned_redis = Redis.from_url(settings.redis.url)
-            cache = RedisCache(owned_redis, prefix=settings.redis.key_prefix)
-        else:
-            cache = MemoryCache(clock)
-        owned_thingsboard = None
-        if thingsboard is None and settings.thingsboard.url:
-            # Tokens live in the same Redis as everything else so every worker shares one ThingsBoard login.
-            owned_thingsboard = ThingsBoardClient(
-                settings.thingsboard.client_config(settings.redis.key_prefix),
-                redis=redis if redis is not None else owned_redis,
-            )
-        state = app.state
-        state.engine = engine
-        state.sessionmaker = create_sessionmaker(engine)
-        state.cache = cache
-        state.token_verifier = AccessTokenVerifier(codec=state.token_codec, cache=cache, clock=clock)
-        state.thingsboard = thingsboard or owned_thingsboard
-        state.health_service = HealthService(
-            engine=engine,
-            cache=cache,
-            thingsboard=state.thingsboard,
-            db_timeout_s=settings.db.health_timeout_s,
-            cache_timeout_s=settings.redis.health_timeout_s,
-            thingsboard_timeout_s=settings.thingsboard.request_timeout_s,
-        )
-        # Users who signed up while ThingsBoard was down get linked in the background.
-        link_task = (
-            PlatformLinkTask(state.sessionmaker, PlatformLinker(state.thingsboard, clock))
-            if state.thingsboard is not None
-            else None
-        )
-        if link_task is not None:
-            link_task.start()
-        try:
-            yield
-        finally:
-            if link_task is not None:
-                await link_task.stop()
-            if owned_thingsboard is not None:
-                await owned_thingsboard.aclose()
-            if owned_redis is not None:
-                await owned_redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose()
-            await engine.dispose()
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        async with open_runtime(
+            settings, thingsboard=thingsboard, redis=redis, clock=clock, stream_limits=stream_limits
+        ) as runtime:
+            slot.fill(runtime)
+            try:
+                yield
+            finally:
+                slot.fill(None)
 
-    state = State(
-        {
-            "clock": clock,
-            "password_hasher": PasswordHasher(
-                time_cost=settings.auth.argon2_time_cost,
-                memory_cost_kib=settings.auth.argon2_memory_cost_kib,
-                parallelism=settings.auth.argon2_parallelism,
-            ),
-            "token_codec": AccessTokenCodec(
-                secret=settings.auth.jwt_secret.get_secret_value(),
-                issuer=settings.auth.jwt_issuer,
-                ttl=timedelta(seconds=settings.auth.access_token_ttl_s),
-            ),
-        }
-    )
+    async def provide_runtime() -> Runtime:
+        return slot.get()
 
     async def provide_settings() -> Settings:
         return settings
 
+    state = State()
+    attach_slot(state, slot)
     cors = (
         CORSConfig(allow_origins=settings.app.cors_allow_origins) if settings.app.cors_allow_origins else None
     )
@@ -186,11 +129,11 @@ def create_app(
             DeviceEventController,
         ],
         dependencies={
+            "runtime": Provide(provide_runtime),
             "settings": Provide(provide_settings),
             "db_session": Provide(provide_db_session),
         },
-        lifespan=[lifespan, realtime_lifespan(settings, redis), pairing_watcher_lifespan(settings)],
-        on_startup=[provisioning_startup(settings)],
+        lifespan=[lifespan],
         state=state,
         plugins=[PydanticPlugin(prefer_alias=True)],
         exception_handlers=exception_handlers(),

@@ -184,6 +184,10 @@ class OwnershipSettings(_Group):
     """How long a locked-out user, device or IP must wait."""
     pairing_watch_interval_s: float = Field(default=1.0, gt=0, le=60)
     """How often each petit process checks pending pairings for their device's pair key."""
+    intent_grace_s: float = Field(default=30.0, ge=1, le=3600)
+    """Age at which an unfinished device step (its request must be over by then) is undone by the sweeper."""
+    intent_sweep_interval_s: float = Field(default=10.0, gt=0, le=600)
+    """How often each petit process looks for unfinished device steps to undo."""
 
 
 class ProvisioningSettings(_Group):

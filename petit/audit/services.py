@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import make_transient
 
 from petit.audit.repositories import DeviceEventRepository
 from petit.db.models import DeviceEvent
@@ -18,15 +14,12 @@ if TYPE_CHECKING:
     import uuid
     from collections.abc import Mapping
 
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from petit.db.models import Device
     from petit.lib.clock import Clock
 
 log = logging.getLogger(__name__)
-
-#: Deferred (SQLite) writes retry this often, each after SQLite's own busy wait.
-_SQLITE_ATTEMPTS = 6
 
 
 class Outcome(enum.StrEnum):
@@ -65,20 +58,13 @@ def _scrub(details: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 class DeviceEventService:
-    """Writes each event in its own short transaction, independent of the request's unit of work: a refused
-    attempt rolls the request back, yet the refusal is exactly what the audit must keep."""
+    """Records each event in the session of the change it describes, so the two commit (or roll back)
+    together on every backend. A refusal that must stand although the request fails (a wrong secret, a
+    throttled attempt) is recorded with ``keep=True``, which commits it before the caller raises."""
 
-    def __init__(
-        self,
-        *,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        clock: Clock,
-        deferred: set[asyncio.Task[None]] | None = None,
-    ) -> None:
-        self._sessionmaker = sessionmaker
+    def __init__(self, *, session: AsyncSession, clock: Clock) -> None:
+        self._session = session
         self._clock = clock
-        # SQLite only: write in the background, once the request's own write lock is gone.
-        self._deferred = deferred
 
     async def record(
         self,
@@ -92,6 +78,7 @@ class DeviceEventService:
         client_ip: str | None = None,
         reason: str | None = None,
         details: Mapping[str, Any] | None = None,
+        keep: bool = False,
     ) -> DeviceEvent:
         event = DeviceEvent(
             occurred_at=self._clock.now(),
@@ -105,14 +92,13 @@ class DeviceEventService:
             client_ip=client_ip[:64] if client_ip else None,
             details=_scrub(details),
         )
-        if self._deferred is None:
-            async with self._sessionmaker() as session:
-                session.add(event)
-                await session.commit()
+        self._session.add(event)
+        if keep:
+            # Refusals come before any change of the request's, so this commits the event and nothing else
+            # the caller would want rolled back; the error raised next rolls back whatever follows.
+            await self._session.commit()
         else:
-            task = asyncio.create_task(self._store_later(event))
-            self._deferred.add(task)
-            task.add_done_callback(self._deferred.discard)
+            await self._session.flush()
         log.info(
             "device_event flow=%s action=%s outcome=%s reason=%s device=%s",
             flow,
@@ -122,21 +108,6 @@ class DeviceEventService:
             platform_device_id or device_ref,
         )
         return event
-
-    async def _store_later(self, event: DeviceEvent) -> None:
-        for attempt in range(_SQLITE_ATTEMPTS):
-            try:
-                async with self._sessionmaker() as session:
-                    session.add(event)
-                    await session.commit()
-            except OperationalError:
-                # Locked by a request that is still running (SQLite waits its busy timeout first).
-                if attempt + 1 == _SQLITE_ATTEMPTS:
-                    log.exception("device_event not stored flow=%s action=%s", event.flow, event.action)
-                    return
-                make_transient(event)
-            else:
-                return
 
 
 class DeviceEventReader:

@@ -7,35 +7,41 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.auth.errors import NotAuthenticatedError
 from petit.auth.repositories import RefreshTokenRepository
-from petit.auth.services import AccessTokenVerifier, AuthService
+from petit.auth.services import AuthService
 from petit.lib.security import AccessClaims
+from petit.runtime import Runtime
 from petit.settings import Settings
 from petit.users.linking import PlatformLinker
 from petit.users.repositories import UserRepository
 
 
 async def provide_auth_service(
-    state: State, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
 ) -> AuthService:
+    settings = runtime.settings
     return AuthService(
         users=UserRepository(db_session),
         refresh_tokens=RefreshTokenRepository(db_session),
-        hasher=state.password_hasher,
-        codec=state.token_codec,
-        cache=state.cache,
-        clock=state.clock,
+        hasher=runtime.password_hasher,
+        codec=runtime.token_codec,
+        cache=runtime.cache,
+        clock=runtime.clock,
         settings=settings.auth,
-        linker=PlatformLinker(state.thingsboard, state.clock) if state.thingsboard is not None else None,
+        # Signing up works without ThingsBoard: the link is made later by the background task.
+        linker=PlatformLinker(runtime.thingsboard, runtime.clock)
+        if runtime.thingsboard is not None
+        else None,
         link_timeout_s=settings.thingsboard.request_timeout_s,
     )
 
 
-async def provide_access_claims(request: Request[object, object, State]) -> AccessClaims:
+async def provide_access_claims(
+    request: Request[object, object, State], runtime: NamedDependency[Runtime]
+) -> AccessClaims:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticatedError
-    verifier: AccessTokenVerifier = request.app.state.token_verifier
-    return await verifier.verify(token.strip())
+    return await runtime.token_verifier.verify(token.strip())
 
 
 def client_ip(request: Request[object, object, State], settings: Settings) -> str:

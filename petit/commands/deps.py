@@ -1,25 +1,24 @@
 from __future__ import annotations
 
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.commands.services import CommandService, DeviceSettingsService
-from petit.settings import Settings
-from petit.telemetry.deps import owned_devices
+from petit.devices.deps import owned_devices
+from petit.runtime import Runtime
 
 
 async def provide_command_service(
-    state: State, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
 ) -> CommandService:
     return CommandService(
-        devices=owned_devices(db_session), thingsboard=state.thingsboard, settings=settings.commands
+        devices=owned_devices(db_session), thingsboard=runtime.platform, settings=runtime.settings.commands
     )
 
 
 async def provide_device_settings_service(
-    state: State, db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
 ) -> DeviceSettingsService:
     return DeviceSettingsService(
-        devices=owned_devices(db_session), thingsboard=state.thingsboard, settings=settings.commands
+        devices=owned_devices(db_session), thingsboard=runtime.platform, settings=runtime.settings.commands
     )

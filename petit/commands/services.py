@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import uuid
     from collections.abc import Mapping
 
-    from petit.devices.services import DeviceService
+    from petit.devices.services import DeviceLookup
     from petit.settings import CommandSettings
     from petit.thingsboard.port import ThingsBoardPort
 
@@ -45,7 +45,7 @@ class CommandResult:
 
 class CommandService:
     def __init__(
-        self, *, devices: DeviceService, thingsboard: ThingsBoardPort, settings: CommandSettings
+        self, *, devices: DeviceLookup, thingsboard: ThingsBoardPort, settings: CommandSettings
     ) -> None:
         self._devices = devices
         self._thingsboard = thingsboard
@@ -92,7 +92,7 @@ class DeviceSettingsService:
     """Desired settings: what the owner wants the device to apply; the device is told of every change."""
 
     def __init__(
-        self, *, devices: DeviceService, thingsboard: ThingsBoardPort, settings: CommandSettings
+        self, *, devices: DeviceLookup, thingsboard: ThingsBoardPort, settings: CommandSettings
     ) -> None:
         self._devices = devices
         self._thingsboard = thingsboard

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 
-from litestar.datastructures import State
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.errors import PetitError
+from petit.runtime import Runtime
 
 
-async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
-    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
-    async with sessionmaker() as session:
+async def provide_db_session(runtime: NamedDependency[Runtime]) -> AsyncGenerator[AsyncSession, None]:
+    async with runtime.sessionmaker() as session:
         try:
             yield session
         except PetitError as exc:

@@ -3,14 +3,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petit.auth.deps import provide_access_claims
+from petit.auth.deps import client_ip, provide_access_claims
 from petit.auth.errors import InvalidAccessTokenError, NotAuthenticatedError
 from petit.devices import errors
 from petit.devices.deps import provide_device_service
@@ -20,6 +20,7 @@ from petit.devices.services import DeviceService
 from petit.errors import NO_CONTENT_RESPONSE, PlatformUnavailableError, problem_responses
 from petit.lib.security import AccessClaims
 from petit.realtime.events import device_revoked_task
+from petit.runtime import Runtime
 from petit.users.repositories import UserRepository
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
@@ -142,16 +143,19 @@ class DeviceController(Controller):
     async def delete_device(
         self,
         *,
-        state: State,
+        request: Request[object, object, State],
         device_id: FromPath[uuid.UUID],
         access_claims: NamedDependency[AccessClaims],
         device_service: NamedDependency[DeviceService],
+        runtime: NamedDependency[Runtime],
     ) -> Response[None]:
-        platform_id = await device_service.delete(access_claims.user_id, device_id)
+        platform_id = await device_service.delete(
+            access_claims.user_id, device_id, client_ip=client_ip(request, runtime.settings)
+        )
         return Response(
             None,
             status_code=HTTP_204_NO_CONTENT,
-            background=device_revoked_task(state, access_claims.user_id, platform_id),
+            background=device_revoked_task(runtime.hub, access_claims.user_id, platform_id),
         )
 
     @get(

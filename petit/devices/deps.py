@@ -1,25 +1,30 @@
 from __future__ import annotations
 
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petit.devices.idempotency import IdempotencyStore
+from petit.devices.lifecycle import DeviceLifecycle
+from petit.devices.ownership import PROCESS_OWNERSHIP
 from petit.devices.repositories import DeviceRepository
-from petit.devices.services import DeviceService
-from petit.errors import PlatformUnavailableError
-from petit.users.linking import PlatformLinker
+from petit.devices.services import DeviceLookup, DeviceService
+from petit.runtime import Runtime
 
 
-async def provide_device_service(state: State, db_session: NamedDependency[AsyncSession]) -> DeviceService:
-    thingsboard = state.thingsboard
-    if thingsboard is None:
-        # ThingsBoard is not configured at all (a bare `petit dev`): device routes cannot work.
-        raise PlatformUnavailableError("The device platform is not configured")
+def device_lifecycle(runtime: Runtime, db_session: AsyncSession) -> DeviceLifecycle:
+    """The one owner of device creation, re-keying, release and deletion, on the request's unit of work."""
+    return DeviceLifecycle(session=db_session, thingsboard=runtime.platform, clock=runtime.clock)
+
+
+def owned_devices(db_session: AsyncSession) -> DeviceLookup:
+    """The ownership rules every device-scoped route goes through."""
+    return DeviceLookup(devices=DeviceRepository(db_session), ownership=PROCESS_OWNERSHIP)
+
+
+async def provide_device_service(
+    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
+) -> DeviceService:
     return DeviceService(
         devices=DeviceRepository(db_session),
-        thingsboard=thingsboard,
-        linker=PlatformLinker(thingsboard, state.clock),
-        idempotency=IdempotencyStore(db_session, state.clock),
-        clock=state.clock,
+        lifecycle=device_lifecycle(runtime, db_session),
+        clock=runtime.clock,
     )

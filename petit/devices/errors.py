@@ -26,3 +26,12 @@ class IdempotencyKeyInFlightError(PetitError):
     code = "idempotency_key_in_flight"
     status = 409
     title = "A request with this Idempotency-Key is still being processed; retry later"
+
+
+class DeviceStepInterruptedError(PetitError):
+    code = "device_step_interrupted"
+    status = 503
+    title = "The request took too long and its device step was undone; retry"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})

@@ -37,13 +37,13 @@ from petit.gateway.schemas import (
 from petit.lib.clock import as_utc
 from petit.lib.secrets import new_secret
 from petit.lib.throttle import Subjects, TooManyAttemptsError
-from petit.thingsboard.models import AttributeScope
 
 if TYPE_CHECKING:
     import uuid
 
     from petit.audit.services import DeviceEventService
     from petit.db.models import Device
+    from petit.devices.lifecycle import DeviceLifecycle
     from petit.devices.repositories import DeviceRepository
     from petit.gateway.repositories import GatewayApiKeyRepository, ProvisioningTokenRepository
     from petit.lib.clock import Clock
@@ -66,6 +66,7 @@ class GatewayService:
         tokens: ProvisioningTokenRepository,
         api_keys: GatewayApiKeyRepository,
         devices: DeviceRepository,
+        lifecycle: DeviceLifecycle,
         thingsboard: ThingsBoardPort,
         events: DeviceEventService,
         throttle: AttemptThrottle,
@@ -76,6 +77,7 @@ class GatewayService:
         self._tokens = tokens
         self._api_keys = api_keys
         self._devices = devices
+        self._lifecycle = lifecycle
         self._tb = thingsboard
         self._events = events
         self._throttle = throttle
@@ -134,12 +136,12 @@ class GatewayService:
         try:
             await self._throttle.check(ip_only)
         except TooManyAttemptsError:
-            await self._claim_event(Outcome.THROTTLED, None, client_ip, "too_many_attempts")
+            await self._claim_event(Outcome.THROTTLED, None, client_ip, "too_many_attempts", keep=True)
             raise
         row = await self._tokens.by_digest(self._hasher.digest(token))
         if row is None or not self._hasher.matches(token, row.token_digest):
             await self._throttle.failed(ip_only)
-            await self._claim_event(Outcome.FAILED, None, client_ip, "wrong_token")
+            await self._claim_event(Outcome.FAILED, None, client_ip, "wrong_token", keep=True)
             raise InvalidProvisioningTokenError
         device = await self._devices.get(row.device_id)
         if device is None:  # pragma: no cover - the foreign key cascades; only a race with deletion gets here
@@ -149,24 +151,33 @@ class GatewayService:
         if row.claimed_at is not None:
             # A replay: someone holds a used token. Counted as a failure, like a wrong one.
             await self._throttle.failed(subjects)
-            await self._claim_event(Outcome.REFUSED, device, client_ip, "token_already_used", row.id)
+            await self._claim_event(
+                Outcome.REFUSED, device, client_ip, "token_already_used", row.id, keep=True
+            )
             raise ProvisioningTokenUsedError
         if row.expires_at is not None and as_utc(row.expires_at) <= now:
-            await self._claim_event(Outcome.EXPIRED, device, client_ip, "token_expired", row.id)
+            await self._claim_event(Outcome.EXPIRED, device, client_ip, "token_expired", row.id, keep=True)
             raise ProvisioningTokenExpiredError
         if not await self._tokens.redeem(row.id, now=now, client_ip=client_ip, metadata=device_metadata):
             await self._claim_event(Outcome.REFUSED, device, client_ip, "token_already_used", row.id)
             raise ProvisioningTokenUsedError
         api_key = new_secret()
         await self._api_keys.replace(device.id, self._hasher.digest(api_key), now=now)
-        # Last, so a ThingsBoard failure rolls back the redemption above and the device may simply retry.
-        credentials = await self._tb.rotate_credentials(device.platform_device_id, new_secret())
-        await self._tb.save_attributes(
-            device.platform_device_id,
-            AttributeScope.SERVER,
-            {"lastProvisioning": {"at": now.isoformat(), "via": "provisioning-token", "clientIp": client_ip}},
-        )
         await self._claim_event(Outcome.SUCCEEDED, device, client_ip, None, row.id)
+        # Last, so a ThingsBoard failure rolls back the redemption, the API key and the event above: the old
+        # token keeps working or, had ThingsBoard rotated before failing, the same provisioning token gets
+        # fresh credentials on the device's retry.
+        credentials = await self._lifecycle.rekey(
+            device,
+            access_token=new_secret(),
+            status={
+                "lastProvisioning": {
+                    "at": now.isoformat(),
+                    "via": "provisioning-token",
+                    "clientIp": client_ip,
+                }
+            },
+        )
         return ProvisioningClaimResult(
             device_id=device.id,
             api_key=api_key,
@@ -230,8 +241,11 @@ class GatewayService:
         client_ip: str,
         reason: str | None,
         token_id: uuid.UUID | None = None,
+        *,
+        keep: bool = False,
     ) -> None:
         await self._events.record(
+            keep=keep,
             flow=FLOW,
             action="claim",
             outcome=outcome,

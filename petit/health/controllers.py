@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from petit.health.schemas import Liveness, Readiness
-from petit.health.services import HealthService
+from petit.runtime import Runtime
 
 
 class HealthController(Controller):
@@ -30,8 +30,7 @@ class HealthController(Controller):
             )
         },
     )
-    async def get_readiness(self, state: State) -> Response[Readiness]:
-        service: HealthService = state.health_service
-        readiness = await service.readiness()
+    async def get_readiness(self, runtime: NamedDependency[Runtime]) -> Response[Readiness]:
+        readiness = await runtime.health.readiness()
         status = HTTP_200_OK if readiness.status == "ok" else HTTP_503_SERVICE_UNAVAILABLE
         return Response(readiness, status_code=status)

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from petit.audit.services import Outcome
+from petit.audit.services import DeviceEventService, Outcome
 from petit.db.models import ClaimCode, Device
 from petit.devices.errors import DeviceNameTakenError
+from petit.devices.lifecycle import Actor, DeviceLifecycle, device_read
 from petit.devices.repositories import DeviceRepository
-from petit.devices.services import device_read
 from petit.lib.clock import as_utc
 from petit.lib.secrets import new_code, normalize_code
 from petit.lib.throttle import Subjects, TooManyAttemptsError
-from petit.pairing.common import ownership_attributes, show_ownership
+from petit.pairing.common import ownership_attributes
 from petit.pairing.errors import (
     ClaimCodeExpiredError,
     ClaimCodeInvalidError,
@@ -33,20 +33,15 @@ from petit.pairing.errors import (
     ClaimRejectedError,
     DeviceAlreadyOwnedError,
 )
+from petit.pairing.repositories import ClaimCodeRepository
 from petit.pairing.schemas import ClaimCodeCreated
-from petit.thingsboard.errors import (
-    ThingsBoardClaimRejectedError,
-    ThingsBoardConflictError,
-    ThingsBoardError,
-    ThingsBoardNotFoundError,
-)
+from petit.thingsboard.errors import ThingsBoardClaimRejectedError, ThingsBoardConflictError
 
 if TYPE_CHECKING:
     import uuid
 
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from petit.audit.services import DeviceEventService
     from petit.db.models import User
     from petit.devices.schemas import DeviceRead
     from petit.errors import PetitError
@@ -55,7 +50,6 @@ if TYPE_CHECKING:
     from petit.lib.secrets import SecretHasher
     from petit.lib.throttle import AttemptThrottle
     from petit.thingsboard.port import ThingsBoardPort
-    from petit.users.linking import PlatformLinker
 
 log = logging.getLogger(__name__)
 
@@ -71,20 +65,19 @@ class ClaimService:
         *,
         session: AsyncSession,
         thingsboard: ThingsBoardPort,
-        linker: PlatformLinker,
+        lifecycle: DeviceLifecycle,
         hasher: SecretHasher,
         throttle: AttemptThrottle,
-        events: DeviceEventService,
         cache: Cache,
         clock: Clock,
         code_ttl_s: int,
     ) -> None:
         self._session = session
         self._tb = thingsboard
-        self._linker = linker
+        self._lifecycle = lifecycle
         self._hasher = hasher
         self._throttle = throttle
-        self._events = events
+        self._events = DeviceEventService(session=session, clock=clock)
         self._cache = cache
         self._clock = clock
         self._ttl = timedelta(seconds=code_ttl_s)
@@ -93,7 +86,7 @@ class ClaimService:
         try:
             await self._throttle.check(Subjects(user_id=user.id, client_ip=client_ip))
         except TooManyAttemptsError:
-            await self._audit("create_code", Outcome.THROTTLED, user=user, client_ip=client_ip)
+            await self._audit("create_code", Outcome.THROTTLED, user=user, client_ip=client_ip, keep=True)
             raise
         now = self._clock.now()
         code = new_code()
@@ -116,7 +109,7 @@ class ClaimService:
         try:
             await self._throttle.check(subjects)
         except TooManyAttemptsError:
-            await audit(Outcome.THROTTLED)
+            await audit(Outcome.THROTTLED, keep=True)
             raise
         row = await self._session.scalar(
             # A bearer secret, like the code printed on a device: whoever holds it may claim, once. The row
@@ -135,13 +128,13 @@ class ClaimService:
         if refusal is not None or row is None:
             await self._throttle.failed(subjects)
             outcome = Outcome.EXPIRED if isinstance(refusal, ClaimCodeExpiredError) else Outcome.FAILED
-            await audit(outcome, reason=refusal.code if refusal else None)
+            await audit(outcome, reason=refusal.code if refusal else None, keep=True)
             raise refusal or ClaimCodeInvalidError()
         # One claim per device at a time, across every petit process: the first counter hit holds the device.
         lock = f"claim:lock:{device_name}"
         held, _ = await self._cache.hit(lock, window_s=_CLAIM_LOCK_S)
         if held > 1:
-            await audit(Outcome.REFUSED, reason=ClaimInProgressError.code)
+            await audit(Outcome.REFUSED, reason=ClaimInProgressError.code, keep=True)
             raise ClaimInProgressError
         try:
             return await self._claim_locked(
@@ -175,6 +168,7 @@ class ClaimService:
                 user=user,
                 client_ip=client_ip,
                 device_ref=device_name,
+                keep=True,
             )
             raise ClaimDeviceNotFoundError
         audit = functools.partial(
@@ -185,59 +179,41 @@ class ClaimService:
         )
         if record.owner_id is not None or petit_owner is not None:
             reason = "already_yours" if petit_owner == user.id else "owned_by_someone_else"
-            await audit(Outcome.REFUSED, reason=reason)
+            await audit(Outcome.REFUSED, reason=reason, keep=True)
             raise DeviceAlreadyOwnedError
-        devices = DeviceRepository(self._session)
-        if await devices.get_by_name(user.id, device_name) is not None:
+        if await DeviceRepository(self._session).get_by_name(user.id, device_name) is not None:
             raise DeviceNameTakenError
-        await self._linker.ensure_linked(user)
-        if user.platform_account_id is None:  # ensure_linked sets it or raises
-            raise ClaimRejectedError
+        row_id = row.id
+
+        async def spend() -> None:
+            # A conditional update after the intent's commit released the row lock: of two uses of one code,
+            # one spends it. Spent before ThingsBoard is asked: a code gets one try against the platform.
+            if not await ClaimCodeRepository(self._session).spend(
+                row_id, platform_device_id=record.id, now=self._clock.now()
+            ):
+                raise ClaimCodeUsedError
+
         now = self._clock.now()
-        # Spent before ThingsBoard is asked: a code gets one try against the platform, whatever the answer.
-        row.used_at = now
-        row.platform_device_id = record.id
         try:
-            await self._tb.claim_device(user.platform_account_id, device_name, code)
+            device = await self._lifecycle.claim(
+                user,
+                record,
+                name=device_name,
+                secret=code,
+                spend=spend,
+                status=ownership_attributes(state="claimed", owner=user.email, flow=CLAIM_FLOW, at=now),
+                actor=Actor(flow=CLAIM_FLOW, user_id=user.id, client_ip=client_ip),
+            )
         except ThingsBoardClaimRejectedError as exc:
             await self._throttle.failed(subjects)
             await audit(Outcome.FAILED, reason="claim_rejected")
             raise ClaimRejectedError from exc
-        except ThingsBoardConflictError as exc:
-            await audit(Outcome.REFUSED, reason="owned_by_someone_else")
+        except (ThingsBoardConflictError, IntegrityError) as exc:
+            # Kept with the spent code: like a rejection, the code had its one try against the platform.
+            await audit(Outcome.REFUSED, reason="owned_by_someone_else", keep=True)
             raise DeviceAlreadyOwnedError from exc
-        device = Device(
-            owner_id=user.id,
-            platform_device_id=record.id,
-            name=device_name[:64],
-            label=record.label,
-            extra={},
-            created_at=now,
-            updated_at=now,
-        )
-        try:
-            await devices.add(device)
-        except IntegrityError as exc:
-            await self._unassign_quietly(record.id)
-            await audit(Outcome.REFUSED, reason="owned_by_someone_else")
-            raise DeviceAlreadyOwnedError from exc
-        except BaseException:
-            await self._unassign_quietly(record.id)
-            raise
-        await show_ownership(
-            self._tb,
-            record.id,
-            ownership_attributes(state="claimed", owner=user.email, flow=CLAIM_FLOW, at=now),
-        )
-        await audit(Outcome.SUCCEEDED, details={"deviceId": str(device.id)})
         log.info("claim.completed device_id=%s owner_id=%s", device.id, user.id)
         return device_read(device)
-
-    async def _unassign_quietly(self, platform_id: uuid.UUID) -> None:
-        try:
-            await self._tb.unassign_device(platform_id)
-        except ThingsBoardError:
-            log.exception("claim.compensation_failed platform_id=%s", platform_id)
 
     async def _audit(
         self,
@@ -250,8 +226,10 @@ class ClaimService:
         device_ref: str | None = None,
         platform_device_id: uuid.UUID | None = None,
         details: dict[str, str] | None = None,
+        keep: bool = False,
     ) -> None:
         await self._events.record(
+            keep=keep,
             flow=CLAIM_FLOW,
             action=action,
             outcome=outcome,
@@ -265,42 +243,16 @@ class ClaimService:
 
 
 class ReleaseService:
-    """The owner lets a device go: unassigned in ThingsBoard, its access token rotated (the old one stops
-    working), petit's row deleted. A new pairing, claim or provisioning then makes it someone else's."""
+    """The owner lets a device go (see ``DeviceLifecycle.release``). A new pairing, claim or provisioning then
+    makes it someone else's."""
 
-    def __init__(
-        self,
-        *,
-        session: AsyncSession,
-        thingsboard: ThingsBoardPort,
-        events: DeviceEventService,
-        clock: Clock,
-    ) -> None:
-        self._devices = DeviceRepository(session)
-        self._tb = thingsboard
-        self._events = events
-        self._clock = clock
+    def __init__(self, *, lifecycle: DeviceLifecycle) -> None:
+        self._lifecycle = lifecycle
 
     async def release(self, user: User, device: Device, *, client_ip: str | None) -> None:
-        platform_id = device.platform_device_id
-        try:
-            record = await self._tb.get_device(platform_id)
-        except ThingsBoardNotFoundError:
-            record = None
-        if record is not None:
-            # Each step is repeatable, so a failure half-way is finished by the owner's retry.
-            if record.owner_id is not None:
-                await self._tb.unassign_device(platform_id)
-            await self._tb.rotate_credentials(platform_id)
-            await show_ownership(self._tb, platform_id, ownership_attributes(state="released", owner=""))
-        await self._devices.delete(device)
-        await self._events.record(
-            flow=OWNERSHIP_FLOW,
-            action="release",
-            outcome=Outcome.SUCCEEDED,
-            actor_user_id=user.id,
-            client_ip=client_ip,
-            platform_device_id=platform_id,
-            details={"deviceId": str(device.id)},
+        await self._lifecycle.release(
+            user,
+            device,
+            actor=Actor(flow=OWNERSHIP_FLOW, user_id=user.id, client_ip=client_ip),
+            status=ownership_attributes(state="released", owner=""),
         )
-        log.info("device.released device_id=%s owner_id=%s", device.id, user.id)

@@ -5,25 +5,19 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from petit.devices.naming import RESERVED_NAME_PREFIX, reserved_device_name
 from petit.thingsboard.errors import ThingsBoardError
-from petit.thingsboard.models import AttributeScope, Value
 
 if TYPE_CHECKING:
     import uuid
     from datetime import datetime
 
+    from petit.thingsboard.models import Value
     from petit.thingsboard.port import ThingsBoardPort
 
 log = logging.getLogger(__name__)
 
-#: Reserved devices are named apart from ``petit-<row id>`` so reconcile never mistakes one for an orphan.
-RESERVED_NAME_PREFIX = "petit-pairing-"
-#: Client attribute the device publishes, fixed by porto_contract/device/pairing.md.
-PAIR_KEY_ATTRIBUTE = "pairKey"
-
-
-def reserved_device_name(pairing_id: uuid.UUID) -> str:
-    return f"{RESERVED_NAME_PREFIX}{pairing_id}"
+__all__ = ["RESERVED_NAME_PREFIX", "ownership_attributes", "reserved_device_name", "show_ownership"]
 
 
 def ownership_attributes(
@@ -41,6 +35,6 @@ async def show_ownership(
 ) -> None:
     """Best effort: the attributes are for operators' eyes; ownership itself is already settled."""
     try:
-        await thingsboard.save_attributes(device_id, AttributeScope.SERVER, values)
+        await thingsboard.show_status(device_id, values)
     except ThingsBoardError as exc:
         log.warning("ownership.attributes_not_saved device=%s reason=%s", device_id, type(exc).__name__)

@@ -24,6 +24,7 @@ from petit.pairing.deps import provide_claim_service, provide_pairing_service, p
 from petit.pairing.schemas import ClaimCodeCreated, ClaimRequest, PairingCreate, PairingRead, PairingStarted
 from petit.pairing.services import PairingService
 from petit.realtime.events import device_revoked_task
+from petit.runtime import Runtime
 from petit.settings import Settings
 from petit.users.repositories import UserRepository
 
@@ -194,6 +195,7 @@ class ReleaseController(Controller):
         db_session: NamedDependency[AsyncSession],
         release_service: NamedDependency[ReleaseService],
         settings: NamedDependency[Settings],
+        runtime: NamedDependency[Runtime],
     ) -> Response[None]:
         user = await _user(db_session, access_claims)
         device = await DeviceRepository(db_session).get_owned(user.id, device_id)
@@ -204,5 +206,5 @@ class ReleaseController(Controller):
         return Response(
             None,
             status_code=HTTP_204_NO_CONTENT,
-            background=device_revoked_task(request.app.state, user.id, platform_id),
+            background=device_revoked_task(runtime.hub, user.id, platform_id),
         )

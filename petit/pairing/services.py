@@ -9,43 +9,36 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from petit.audit.services import Outcome
-from petit.db.models import OPEN_PAIRING_STATES, Device, Pairing, PairingState, User
+from petit.audit.services import DeviceEventService, Outcome
+from petit.db.models import OPEN_PAIRING_STATES, Pairing, PairingState, User
 from petit.devices.errors import DeviceNameTakenError
+from petit.devices.lifecycle import Actor, DeviceLifecycle
+from petit.devices.naming import platform_label, reserved_device_name
 from petit.devices.repositories import DeviceRepository
-from petit.devices.services import platform_device_name, platform_label
 from petit.lib.clock import as_utc
 from petit.lib.secrets import new_secret
 from petit.lib.throttle import Subjects, TooManyAttemptsError
-from petit.pairing.common import (
-    PAIR_KEY_ATTRIBUTE,
-    ownership_attributes,
-    reserved_device_name,
-    show_ownership,
-)
+from petit.pairing.common import ownership_attributes, show_ownership
 from petit.pairing.errors import PairingClosedError, PairingNotFoundError
 from petit.pairing.schemas import PairingCreate, PairingRead, PairingStarted
-from petit.thingsboard.errors import ThingsBoardError, ThingsBoardUnavailableError
-from petit.thingsboard.models import AttributeScope
+from petit.thingsboard.errors import ThingsBoardError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from petit.audit.services import DeviceEventService
     from petit.lib.cache import Cache
     from petit.lib.clock import Clock
     from petit.lib.secrets import SecretHasher
+    from petit.lib.throttle import AttemptThrottle
+    from petit.thingsboard.models import DeviceRecord
+    from petit.thingsboard.port import ThingsBoardPort
 
     #: Told of every committed stage change of a pairing (the realtime stream forwards it to the app).
     ProgressListener = Callable[[Pairing], Awaitable[None]]
-    from petit.lib.throttle import AttemptThrottle
-    from petit.thingsboard.port import ThingsBoardPort
-    from petit.users.linking import PlatformLinker
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +74,6 @@ class PairingAdvancer:
         thingsboard: ThingsBoardPort,
         hasher: SecretHasher,
         throttle: AttemptThrottle,
-        events: DeviceEventService,
         clock: Clock,
         on_progress: ProgressListener | None = None,
     ) -> None:
@@ -89,9 +81,14 @@ class PairingAdvancer:
         self._tb = thingsboard
         self._hasher = hasher
         self._throttle = throttle
-        self._events = events
         self._clock = clock
         self._on_progress = on_progress
+
+    def _lifecycle(self, session: AsyncSession) -> DeviceLifecycle:
+        return DeviceLifecycle(session=session, thingsboard=self._tb, clock=self._clock)
+
+    def _events(self, session: AsyncSession) -> DeviceEventService:
+        return DeviceEventService(session=session, clock=self._clock)
 
     async def _progressed(self, pairing: Pairing) -> None:
         # Only after the commit: an app must never see a stage that a rollback could take back.
@@ -126,31 +123,31 @@ class PairingAdvancer:
                 await self._close(session, pairing, PairingState.EXPIRED, reason="expired")
                 return
             device_id = pairing.platform_device_id
-            reported = await self._tb.get_attributes(device_id, AttributeScope.REPORTED, [PAIR_KEY_ATTRIBUTE])
-            key = reported.get(PAIR_KEY_ATTRIBUTE)
+            key = await self._tb.pairing_proof(device_id)
             if key is not None:
                 if isinstance(key, str) and self._hasher.matches(key, pairing.pair_key_hash):
                     await self._complete(session, pairing)
                 else:
                     await self._wrong_key(session, pairing)
                 return
-            if pairing.state == PairingState.PENDING:
-                server = await self._tb.get_attributes(device_id, AttributeScope.SERVER, ["lastConnectTime"])
-                if server.get("lastConnectTime"):
-                    pairing.state = PairingState.DEVICE_CONNECTED
-                    pairing.connected_at = now
-                    await session.commit()
-                    await self._progressed(pairing)
-                    await show_ownership(
-                        self._tb, device_id, {"pairingState": PairingState.DEVICE_CONNECTED.value}
-                    )
+            if (
+                pairing.state == PairingState.PENDING
+                and await self._tb.connected_since(device_id) is not None
+            ):
+                pairing.state = PairingState.DEVICE_CONNECTED
+                pairing.connected_at = now
+                await session.commit()
+                await self._progressed(pairing)
+                await show_ownership(
+                    self._tb, device_id, {"pairingState": PairingState.DEVICE_CONNECTED.value}
+                )
 
     async def _wrong_key(self, session: AsyncSession, pairing: Pairing) -> None:
         device_id = pairing.platform_device_id
         # Removed so one wrong publish counts once; the device may publish again with the right key.
-        await self._tb.delete_attributes(device_id, AttributeScope.REPORTED, [PAIR_KEY_ATTRIBUTE])
+        await self._tb.clear_pairing_proof(device_id)
         locked = await self._throttle.failed(Subjects(device=str(device_id)))
-        await self._events.record(
+        await self._events(session).record(
             flow=FLOW,
             action="complete",
             outcome=Outcome.FAILED,
@@ -158,6 +155,7 @@ class PairingAdvancer:
             platform_device_id=device_id,
             actor_user_id=pairing.user_id,
             details={"pairingId": str(pairing.id)},
+            keep=not locked,
         )
         if locked:
             await self._close(session, pairing, PairingState.FAILED, reason="too_many_attempts")
@@ -172,13 +170,11 @@ class PairingAdvancer:
         client_ip: str | None = None,
     ) -> None:
         """End an open pairing without a device: the reserved one is deleted, nothing is left behind."""
-        await self._tb.delete_device(pairing.platform_device_id)
+        await self._lifecycle(session).discard_reserved(pairing.platform_device_id)
         pairing.state = state
         pairing.failure_reason = None if state is PairingState.CANCELLED else reason
         pairing.finished_at = self._clock.now()
-        await session.commit()
-        await self._progressed(pairing)
-        await self._events.record(
+        await self._events(session).record(
             flow=FLOW,
             action="cancel" if state is PairingState.CANCELLED else "complete",
             outcome=Outcome.EXPIRED if state is PairingState.EXPIRED else Outcome.REFUSED,
@@ -188,55 +184,35 @@ class PairingAdvancer:
             client_ip=client_ip,
             details={"pairingId": str(pairing.id)},
         )
+        await session.commit()
+        await self._progressed(pairing)
 
     async def _complete(self, session: AsyncSession, pairing: Pairing) -> None:
         device_id = pairing.platform_device_id
         user = await session.get(User, pairing.user_id)
         if user is None:  # the account was deleted meanwhile (the pairing row would be gone too)
             return
-        devices = DeviceRepository(session)
-        if await devices.get_by_name(user.id, pairing.name) is not None:
+        now = self._clock.now()
+        device = await self._lifecycle(session).adopt_reserved(
+            user,
+            device_id=pairing.device_id,
+            platform_device_id=device_id,
+            name=pairing.name,
+            label=pairing.label,
+            status=ownership_attributes(
+                state=PairingState.COMPLETED.value, owner=user.email, flow=FLOW, at=now
+            ),
+            actor=Actor(flow=FLOW, user_id=user.id),
+            details={"pairingId": str(pairing.id), "deviceId": str(pairing.device_id)},
+        )
+        if device is None:
             await self._close(session, pairing, PairingState.FAILED, reason="device_name_taken")
             return
-        now = self._clock.now()
-        try:
-            await devices.add(
-                Device(
-                    id=pairing.device_id,
-                    owner_id=user.id,
-                    platform_device_id=device_id,
-                    name=pairing.name,
-                    label=pairing.label,
-                    extra={},
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        except IntegrityError:
-            # Lost a race with a device created under the same name; the next round fails the pairing.
-            await session.rollback()
-            return
-        # From here on ThingsBoard holds the device under petit's usual name; reconcile pairs it with its row.
-        await self._tb.update_device(device_id, name=platform_device_name(pairing.device_id))
-        await self._tb.delete_attributes(device_id, AttributeScope.REPORTED, [PAIR_KEY_ATTRIBUTE])
         pairing.state = PairingState.COMPLETED
         pairing.connected_at = pairing.connected_at or now
         pairing.finished_at = now
         await session.commit()
         await self._progressed(pairing)
-        await show_ownership(
-            self._tb,
-            device_id,
-            ownership_attributes(state=PairingState.COMPLETED.value, owner=user.email, flow=FLOW, at=now),
-        )
-        await self._events.record(
-            flow=FLOW,
-            action="complete",
-            outcome=Outcome.SUCCEEDED,
-            platform_device_id=device_id,
-            actor_user_id=user.id,
-            details={"pairingId": str(pairing.id), "deviceId": str(pairing.device_id)},
-        )
         log.info("pairing.completed pairing_id=%s device_id=%s", pairing.id, pairing.device_id)
 
     async def cancel(self, user_id: uuid.UUID, pairing_id: uuid.UUID, *, client_ip: str | None) -> None:
@@ -293,24 +269,21 @@ class PairingService:
         self,
         *,
         session: AsyncSession,
-        thingsboard: ThingsBoardPort,
-        linker: PlatformLinker,
+        lifecycle: DeviceLifecycle,
         advancer: PairingAdvancer,
         hasher: SecretHasher,
         throttle: AttemptThrottle,
-        events: DeviceEventService,
         cache: Cache,
         clock: Clock,
         ttl_s: int,
     ) -> None:
         self._session = session
         self._cache = cache
-        self._tb = thingsboard
-        self._linker = linker
+        self._lifecycle = lifecycle
         self._advancer = advancer
         self._hasher = hasher
         self._throttle = throttle
-        self._events = events
+        self._events = DeviceEventService(session=session, clock=clock)
         self._clock = clock
         self._ttl = timedelta(seconds=ttl_s)
 
@@ -324,37 +297,18 @@ class PairingService:
                 outcome=Outcome.THROTTLED,
                 actor_user_id=user.id,
                 client_ip=client_ip,
+                keep=True,
             )
             raise
         if await DeviceRepository(self._session).get_by_name(user.id, data.name) is not None:
             raise DeviceNameTakenError
-        await self._linker.ensure_linked(user)
         pairing_id = uuid.uuid4()
         pair_key, owner_key, access_token = new_secret(), new_secret(), new_secret()
-        name = reserved_device_name(pairing_id)
-        try:
-            record = await self._tb.create_device(
-                name,
-                owner_id=user.platform_owner_id,
-                label=platform_label(data.name, data.label),
-                access_token=access_token,
-            )
-        except ThingsBoardUnavailableError as exc:
-            if exc.request_sent:
-                await self._forget(name)
-            raise
-        now = self._clock.now()
-        try:
-            credentials = await self._tb.get_credentials(record.id)
-            await self._tb.save_attributes(
-                record.id,
-                AttributeScope.SERVER,
-                {
-                    "pairingState": PairingState.PENDING.value,
-                    "owner": user.email,
-                    "pairingId": str(pairing_id),
-                },
-            )
+        pairing: Pairing | None = None
+
+        async def write(record: DeviceRecord) -> None:
+            nonlocal pairing
+            now = self._clock.now()
             pairing = Pairing(
                 id=pairing_id,
                 user_id=user.id,
@@ -370,19 +324,31 @@ class PairingService:
             )
             self._session.add(pairing)
             await self._session.flush()
-        except BaseException:
-            # Nothing half-made: without its pairing row the reserved device must not outlive the request.
-            await self._undo_reservation(record.id)
-            raise
-        await self._events.record(
-            flow=FLOW,
-            action="start",
-            outcome=Outcome.SUCCEEDED,
-            platform_device_id=record.id,
-            actor_user_id=user.id,
-            client_ip=client_ip,
-            details={"pairingId": str(pairing_id)},
+            await self._events.record(
+                flow=FLOW,
+                action="start",
+                outcome=Outcome.SUCCEEDED,
+                platform_device_id=record.id,
+                actor_user_id=user.id,
+                client_ip=client_ip,
+                details={"pairingId": str(pairing_id)},
+            )
+
+        created = await self._lifecycle.reserve(
+            user,
+            platform_name=reserved_device_name(pairing_id),
+            row_id=pairing_id,
+            label=platform_label(data.name, data.label),
+            access_token=access_token,
+            status={
+                "pairingState": PairingState.PENDING.value,
+                "owner": user.email,
+                "pairingId": str(pairing_id),
+            },
+            write=write,
         )
+        assert pairing is not None  # written by ``write`` above
+        credentials = created.credentials
         return PairingStarted(
             pairing_id=pairing_id,
             pair_key=pair_key,
@@ -415,17 +381,3 @@ class PairingService:
 
     async def cancel(self, user_id: uuid.UUID, pairing_id: uuid.UUID, *, client_ip: str | None) -> None:
         await self._advancer.cancel(user_id, pairing_id, client_ip=client_ip)
-
-    async def _undo_reservation(self, device_id: uuid.UUID) -> None:
-        try:
-            await self._tb.delete_device(device_id)
-        except ThingsBoardError:
-            log.exception("pairing.compensation_failed platform_id=%s", device_id)
-
-    async def _forget(self, name: str) -> None:
-        try:
-            record = await self._tb.find_device(name)
-            if record is not None:
-                await self._tb.delete_device(record.id)
-        except ThingsBoardError as exc:
-            log.warning("pairing.compensation_deferred name=%s reason=%s", name, type(exc).__name__)

@@ -9,6 +9,8 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import IntegrityError
+
 from petit.audit.services import Outcome
 from petit.db.models import ProvisionedDevice
 from petit.devices.errors import DeviceNotFoundError
@@ -22,14 +24,14 @@ from petit.provisioning.errors import (
     ReprovisionNotAllowedError,
 )
 from petit.provisioning.schemas import ProvisionedCredentials, ReprovisionApproval
-from petit.thingsboard.errors import ThingsBoardConflictError, ThingsBoardError
-from petit.thingsboard.models import AttributeScope
+from petit.thingsboard.errors import ThingsBoardConflictError
 
 if TYPE_CHECKING:
     import uuid
     from datetime import datetime
 
     from petit.audit.services import DeviceEventService
+    from petit.devices.lifecycle import DeviceLifecycle
     from petit.devices.repositories import DeviceRepository
     from petit.lib.cache import Cache
     from petit.lib.clock import Clock
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
     from petit.lib.throttle import AttemptThrottle
     from petit.provisioning.repositories import ProvisionedDeviceRepository
     from petit.settings import ProvisioningSettings
-    from petit.thingsboard.models import DeviceCredentials
+    from petit.thingsboard.models import DeviceCredentials, DeviceRecord, Value
     from petit.thingsboard.port import ThingsBoardPort
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,19 @@ FLOW = "provisioning"
 _MAC = re.compile(r"[0-9A-F]{12}")
 #: How long a worker trusts that the profile is set up before checking ThingsBoard again.
 _PROFILE_CHECK_TTL_S = 3600.0
+
+
+def _provisioned_status(now: datetime, client_ip: str, *, count: int) -> dict[str, Value]:
+    """What operators see on the device in ThingsBoard's UI; never a secret."""
+    return {
+        "provisionState": "provisioned",
+        "lastProvisioning": {
+            "at": now.isoformat(),
+            "via": "petit-mac",
+            "clientIp": client_ip,
+            "count": count,
+        },
+    }
 
 
 def normalize_mac(value: str) -> str:
@@ -75,6 +90,7 @@ class ProvisioningService:
         *,
         provisioned: ProvisionedDeviceRepository,
         devices: DeviceRepository,
+        lifecycle: DeviceLifecycle,
         thingsboard: ThingsBoardPort,
         events: DeviceEventService,
         throttle: AttemptThrottle,
@@ -85,6 +101,7 @@ class ProvisioningService:
     ) -> None:
         self._provisioned = provisioned
         self._devices = devices
+        self._lifecycle = lifecycle
         self._tb = thingsboard
         self._events = events
         self._throttle = throttle
@@ -118,7 +135,9 @@ class ProvisioningService:
         try:
             await self._throttle.check(subjects)
         except TooManyAttemptsError:
-            await self._record("provision", Outcome.THROTTLED, mac, client_ip, reason="too_many_attempts")
+            await self._record(
+                "provision", Outcome.THROTTLED, mac, client_ip, reason="too_many_attempts", keep=True
+            )
             raise
         # Both comparisons always run (no short-circuit), so timing tells nothing about which one failed.
         key_ok = hmac.compare_digest(provision_key.encode(), key.encode())
@@ -126,7 +145,7 @@ class ProvisioningService:
         if not (key_ok & secret_ok):
             await self._throttle.failed(subjects)
             await self._record(
-                "provision", Outcome.FAILED, mac, client_ip, reason="wrong_provision_credentials"
+                "provision", Outcome.FAILED, mac, client_ip, reason="wrong_provision_credentials", keep=True
             )
             raise InvalidProvisionCredentialsError
         await self.ensure_profile()
@@ -137,6 +156,11 @@ class ProvisioningService:
 
     async def _provision_new(self, mac: str, client_ip: str) -> ProvisionedCredentials:
         existing = await self._tb.find_device(mac)
+        if existing is not None and await self._lifecycle.unfinished_provisioning(mac):
+            # petit's own earlier attempt, interrupted before the device got its credentials: undone now so
+            # the device's retry succeeds instead of waiting for the sweeper.
+            await self._lifecycle.forget_unfinished(mac, existing.id)
+            existing = None
         if existing is not None:
             # Registered through ThingsBoard's own /provision (or by hand): petit never issued a device secret
             # for it, so it cannot tell the real device from someone who read the MAC off a label.
@@ -147,22 +171,13 @@ class ProvisioningService:
                 client_ip,
                 reason="registered_elsewhere",
                 device_id=existing.id,
+                keep=True,
             )
             raise ReprovisionNotAllowedError
-        token = new_secret()
-        try:
-            record = await self._tb.create_device(
-                mac, owner_id=None, profile=self._settings.profile_name, access_token=token
-            )
-        except ThingsBoardConflictError:
-            # Another request registered this MAC a moment ago; that one got the credentials.
-            await self._record("provision", Outcome.REFUSED, mac, client_ip, reason="registered_concurrently")
-            raise ReprovisionNotAllowedError from None
         device_secret = new_secret()
         now = self._clock.now()
-        try:
-            credentials = await self._tb.get_credentials(record.id)
-            await self._mark(record.id, now, client_ip, count=1)
+
+        async def write(record: DeviceRecord) -> None:
             await self._provisioned.add(
                 ProvisionedDevice(
                     mac=mac,
@@ -172,12 +187,26 @@ class ProvisioningService:
                     updated_at=now,
                 )
             )
-        except BaseException:
-            # Nothing half-made: a device that nobody received credentials for is deleted again.
-            await self._delete_quietly(record.id)
-            raise
-        await self._record("provision", Outcome.SUCCEEDED, mac, client_ip, device_id=record.id)
-        return self._answer(mac, credentials, device_secret, reprovisioned=False)
+            await self._record("provision", Outcome.SUCCEEDED, mac, client_ip, device_id=record.id)
+
+        try:
+            created = await self._lifecycle.provision(
+                mac,
+                profile=self._settings.profile_name,
+                access_token=new_secret(),
+                status=_provisioned_status(now, client_ip, count=1),
+                write=write,
+            )
+        except ThingsBoardConflictError:
+            # Another request registered this MAC a moment ago; that one got the credentials.
+            await self._record(
+                "provision", Outcome.REFUSED, mac, client_ip, reason="registered_concurrently", keep=True
+            )
+            raise ReprovisionNotAllowedError from None
+        except IntegrityError:
+            # The same race, lost at petit's row instead (the session is spent: no event for this one).
+            raise ReprovisionNotAllowedError from None
+        return self._answer(mac, created.credentials, device_secret, reprovisioned=False)
 
     async def _provision_again(
         self, row: ProvisionedDevice, device_secret: str | None, subjects: Subjects, client_ip: str
@@ -207,12 +236,15 @@ class ProvisioningService:
                 device_id=row.platform_device_id,
             )
             raise ReprovisionNotAllowedError
-        token = new_secret()
-        # A failure here rolls the request back, so the secret or approval just used stays usable for a retry.
-        credentials = await self._tb.rotate_credentials(row.platform_device_id, token)
-        await self._mark(row.platform_device_id, now, client_ip, count=row.provision_count + 1)
         await self._record(
             "reprovision", Outcome.SUCCEEDED, row.mac, client_ip, device_id=row.platform_device_id, via=via
+        )
+        # Last: a failure here rolls the request back, so the secret or approval just used stays usable for
+        # the device's retry, which then gets fresh credentials.
+        credentials = await self._lifecycle.rekey(
+            row.platform_device_id,
+            access_token=new_secret(),
+            status=_provisioned_status(now, client_ip, count=row.provision_count + 1),
         )
         return self._answer(row.mac, credentials, new_device_secret, reprovisioned=True)
 
@@ -256,30 +288,6 @@ class ProvisioningService:
             reprovisioned=reprovisioned,
         )
 
-    async def _mark(
-        self, platform_device_id: uuid.UUID, now: datetime, client_ip: str, *, count: int
-    ) -> None:
-        # What operators see on the device in ThingsBoard's UI; never a secret.
-        await self._tb.save_attributes(
-            platform_device_id,
-            AttributeScope.SERVER,
-            {
-                "provisionState": "provisioned",
-                "lastProvisioning": {
-                    "at": now.isoformat(),
-                    "via": "petit-mac",
-                    "clientIp": client_ip,
-                    "count": count,
-                },
-            },
-        )
-
-    async def _delete_quietly(self, platform_device_id: uuid.UUID) -> None:
-        try:
-            await self._tb.delete_device(platform_device_id)
-        except ThingsBoardError:
-            log.warning("provisioning.compensation_failed device=%s", platform_device_id)
-
     async def _record(
         self,
         action: str,
@@ -290,8 +298,10 @@ class ProvisioningService:
         reason: str | None = None,
         device_id: uuid.UUID | None = None,
         via: str | None = None,
+        keep: bool = False,
     ) -> None:
         await self._events.record(
+            keep=keep,
             flow=FLOW,
             action=action,
             outcome=outcome,

@@ -9,31 +9,27 @@ from petit.provisioning.services import ensure_provisioning_profile
 from petit.thingsboard.errors import ThingsBoardError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
-    from litestar import Litestar
-
+    from petit.lib.cache import Cache
     from petit.settings import Settings
+    from petit.thingsboard.port import ThingsBoardPort
 
 log = logging.getLogger(__name__)
 
 
-def provisioning_startup(settings: Settings) -> Callable[[Litestar], Awaitable[None]]:
-    async def hook(app: Litestar) -> None:
-        config = settings.provisioning
-        thingsboard = app.state.thingsboard
-        if not config.device_key or config.device_secret is None or thingsboard is None:
-            return
-        try:
-            await ensure_provisioning_profile(
-                thingsboard,
-                app.state.cache,
-                config.profile_name,
-                config.device_key,
-                config.device_secret.get_secret_value(),
-            )
-        except ThingsBoardError as exc:
-            # Not fatal: petit's own ProvisionDevice sets the profile up on first use.
-            log.warning("provisioning.profile_setup_deferred error=%s", type(exc).__name__)
-
-    return hook
+async def prepare_provisioning_profile(
+    settings: Settings, thingsboard: ThingsBoardPort, cache: Cache
+) -> None:
+    config = settings.provisioning
+    if not config.device_key or config.device_secret is None:
+        return
+    try:
+        await ensure_provisioning_profile(
+            thingsboard,
+            cache,
+            config.profile_name,
+            config.device_key,
+            config.device_secret.get_secret_value(),
+        )
+    except ThingsBoardError as exc:
+        # Not fatal: petit's own ProvisionDevice sets the profile up on first use.
+        log.warning("provisioning.profile_setup_deferred error=%s", type(exc).__name__)

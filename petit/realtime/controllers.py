@@ -28,6 +28,7 @@ from petit.errors import problem_responses
 from petit.lib.security import AccessClaims
 from petit.realtime.errors import StreamUnavailableError, TooManyStreamsError
 from petit.realtime.session import Session
+from petit.runtime import Runtime
 
 if TYPE_CHECKING:
     from petit.realtime.hub import Hub
@@ -63,13 +64,6 @@ class _Bucket:
             return False
         self._tokens -= 1
         return True
-
-
-def _hub(state: State) -> Hub:
-    hub: Hub | None = getattr(state, "realtime", None)
-    if hub is None:
-        raise StreamUnavailableError
-    return hub
 
 
 def _parse_uuids(raw: Any) -> frozenset[uuid.UUID] | None:
@@ -115,7 +109,7 @@ async def _authenticate(
     if not isinstance(token, str) or not token:
         raise _Reject(1008, "Authentication failed.", AUTH_FAILED)
     try:
-        claims: AccessClaims = await socket.app.state.realtime_authenticate(token)
+        claims: AccessClaims = await hub.authenticate(token)
     except NotAuthenticatedError:
         raise _Reject(1008, "Authentication failed.", AUTH_FAILED) from None
     except Exception:
@@ -202,8 +196,10 @@ async def _receiver(socket: WebSocket[Any, Any, Any], hub: Hub, session: Session
 
 
 @websocket("/ws")
-async def stream_socket(socket: WebSocket[Any, Any, Any]) -> None:  # noqa: C901, PLR0912 - one linear protocol
-    hub = _hub(socket.app.state)
+async def stream_socket(  # noqa: C901, PLR0912 - one linear protocol
+    socket: WebSocket[Any, Any, Any], runtime: NamedDependency[Runtime]
+) -> None:
+    hub = runtime.hub
     await socket.accept()
     bucket = _Bucket(hub.limits.max_client_messages_per_s)
     deadline = asyncio.get_running_loop().time() + hub.limits.auth_timeout_s
@@ -284,12 +280,13 @@ class StreamController(Controller):
         self,
         request: Request[object, object, State],
         access_claims: NamedDependency[AccessClaims],
+        runtime: NamedDependency[Runtime],
         devices: FromQuery[str | None] = None,
         keys: FromQuery[str | None] = None,
         last_seq: Annotated[int | None, QueryParameter(name="lastSeq", ge=0)] = None,
         last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
     ) -> ServerSentEvent:
-        hub = _hub(request.app.state)
+        hub = runtime.hub
         token = request.headers.get("authorization", "").partition(" ")[2].strip()
         session = Session(
             claims=access_claims, token=token, max_pending_control=hub.limits.max_pending_control

@@ -18,8 +18,6 @@ from litestar.background_tasks import BackgroundTask
 if TYPE_CHECKING:
     import uuid
 
-    from litestar.datastructures import State
-
     from petit.realtime.hub import Hub
 
 
@@ -50,11 +48,10 @@ async def publish_pairing_progress(
     await hub.publish_user_event(user_id, {"type": "pairingProgress", "data": data})
 
 
-def device_revoked_task(state: State, user_id: uuid.UUID, device_id: uuid.UUID) -> BackgroundTask | None:
+def device_revoked_task(hub: Hub, user_id: uuid.UUID, device_id: uuid.UUID) -> BackgroundTask:
     """A response background task telling ``user_id``'s streams they lost ``device_id``.
 
     Background tasks run after the response is sent, hence after the request's commit: a stream never drops
     a device whose removal a rollback undid.
     """
-    hub: Hub | None = state.get("realtime")
-    return None if hub is None else BackgroundTask(publish_device_revoked, hub, user_id, device_id)
+    return BackgroundTask(publish_device_revoked, hub, user_id, device_id)

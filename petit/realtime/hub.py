@@ -332,6 +332,10 @@ class Hub:
 
             await asyncio.gather(*(check(t, g) for t, g in by_token.items()))
 
+    async def authenticate(self, token: str) -> AccessClaims:
+        """Check a token a stream presents (bounded concurrency, shared with the periodic re-checks)."""
+        return await self._authenticate(token)
+
     async def _verdict(self, token: str) -> str:
         try:
             await self._authenticate(token)

@@ -1,4 +1,4 @@
-"""The streaming lifespan: channels backend, journal, hub. Redis when configured, memory otherwise."""
+"""The streaming hub's construction: channels backend, journal, device directory."""
 
 from __future__ import annotations
 
@@ -11,21 +11,21 @@ from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from redis.asyncio import Redis
 
-from petit.realtime.config import StreamLimits
 from petit.realtime.directory import NoDevices, ThingsBoardDirectory
 from petit.realtime.hub import DeviceDirectory, Hub
 from petit.realtime.journal import Journal, MemoryJournal, RedisJournal
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
-    from contextlib import AbstractAsyncContextManager
+    from collections.abc import AsyncIterator
 
-    from litestar import Litestar
     from litestar.channels.backends.base import ChannelsBackend
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from petit.auth.services import AccessTokenVerifier
     from petit.lib.security import AccessClaims
+    from petit.realtime.config import StreamLimits
     from petit.settings import Settings
+    from petit.thingsboard.port import ThingsBoardPort
 
 #: Events a process's channel subscriber may hold before dropping the oldest (sessions coalesce anyway).
 _SUBSCRIBER_BACKLOG = 10_000
@@ -33,72 +33,65 @@ _SUBSCRIBER_BACKLOG = 10_000
 _AUTH_CONCURRENCY = 32
 
 
-def realtime_lifespan(
-    settings: Settings, redis: Redis[Any] | None
-) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
-    """Runs after the main lifespan, so ``app.state`` already holds the cache, database and ThingsBoard."""
+@asynccontextmanager
+async def open_hub(
+    settings: Settings,
+    *,
+    redis: Redis[Any] | None,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    thingsboard: ThingsBoardPort | None,
+    verifier: AccessTokenVerifier,
+    limits: StreamLimits,
+) -> AsyncIterator[Hub]:
+    """The process's hub with its channels backend and journal: Redis when configured, memory otherwise."""
+    prefix = settings.redis.key_prefix
+    owned_redis = None
+    shared = redis
+    if shared is None and settings.redis.url:
+        # Pub/sub holds a connection of its own; a separate client keeps it off the cache's pool.
+        owned_redis = shared = Redis.from_url(settings.redis.url)
+    backend: ChannelsBackend
+    journal: Journal
+    if shared is not None:
+        backend = RedisChannelsPubSubBackend(redis=shared)
+        journal = RedisJournal(shared, prefix=prefix, window=limits.resume_window, ttl_s=limits.resume_ttl_s)
+    else:
+        backend = MemoryChannelsBackend()
+        journal = MemoryJournal(window=limits.resume_window, ttl_s=limits.resume_ttl_s)
+    channels = ChannelsPlugin(
+        backend,
+        arbitrary_channels_allowed=True,
+        subscriber_max_backlog=_SUBSCRIBER_BACKLOG,
+        subscriber_backlog_strategy="dropleft",
+    )
 
-    @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        state = app.state
-        limits: StreamLimits = state.get("realtime_limits") or StreamLimits()
-        prefix = settings.redis.key_prefix
-        owned_redis = None
-        shared = redis
-        if shared is None and settings.redis.url:
-            # Pub/sub holds a connection of its own; a separate client keeps it off the cache's pool.
-            owned_redis = shared = Redis.from_url(settings.redis.url)
-        backend: ChannelsBackend
-        journal: Journal
-        if shared is not None:
-            backend = RedisChannelsPubSubBackend(redis=shared)
-            journal = RedisJournal(
-                shared, prefix=prefix, window=limits.resume_window, ttl_s=limits.resume_ttl_s
+    # A burst of reconnecting phones must not exhaust the cache's connection pool (shared with every
+    # request): token checks wait their turn instead.
+    gate = asyncio.Semaphore(_AUTH_CONCURRENCY)
+
+    async def authenticate(token: str) -> AccessClaims:
+        async with gate:
+            return await verifier.verify(token)
+
+    directory: DeviceDirectory = (
+        ThingsBoardDirectory(sessionmaker, thingsboard) if thingsboard is not None else NoDevices()
+    )
+    try:
+        async with channels:
+            hub = Hub(
+                thingsboard=thingsboard,
+                channels=channels,
+                journal=journal,
+                directory=directory,
+                authenticate=authenticate,
+                limits=limits,
+                prefix=prefix,
             )
-        else:
-            backend = MemoryChannelsBackend()
-            journal = MemoryJournal(window=limits.resume_window, ttl_s=limits.resume_ttl_s)
-        channels = ChannelsPlugin(
-            backend,
-            arbitrary_channels_allowed=True,
-            subscriber_max_backlog=_SUBSCRIBER_BACKLOG,
-            subscriber_backlog_strategy="dropleft",
-        )
-
-        # A burst of reconnecting phones must not exhaust the cache's connection pool (shared with every
-        # request): token checks wait their turn instead.
-        gate = asyncio.Semaphore(_AUTH_CONCURRENCY)
-        verifier: AccessTokenVerifier = state.token_verifier
-
-        async def authenticate(token: str) -> AccessClaims:
-            async with gate:
-                return await verifier.verify(token)
-
-        thingsboard = state.thingsboard
-        directory: DeviceDirectory = (
-            ThingsBoardDirectory(state.sessionmaker, thingsboard) if thingsboard is not None else NoDevices()
-        )
-        try:
-            async with channels:
-                hub = Hub(
-                    thingsboard=thingsboard,
-                    channels=channels,
-                    journal=journal,
-                    directory=directory,
-                    authenticate=authenticate,
-                    limits=limits,
-                    prefix=prefix,
-                )
-                await hub.start()
-                state.realtime = hub
-                state.realtime_authenticate = authenticate
-                try:
-                    yield
-                finally:
-                    await hub.aclose()
-                    state.realtime = None
-        finally:
-            if owned_redis is not None:
-                await owned_redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose()
-
-    return lifespan
+            await hub.start()
+            try:
+                yield hub
+            finally:
+                await hub.aclose()
+    finally:
+        if owned_redis is not None:
+            await owned_redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose()

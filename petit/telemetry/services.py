@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import uuid
     from collections.abc import Iterator
 
-    from petit.devices.services import DeviceService
+    from petit.devices.services import DeviceLookup
     from petit.lib.clock import Clock
     from petit.settings import TelemetrySettings
     from petit.thingsboard.port import ThingsBoardPort
@@ -80,7 +80,7 @@ class TelemetryService:
     def __init__(
         self,
         *,
-        devices: DeviceService,
+        devices: DeviceLookup,
         thingsboard: ThingsBoardPort,
         clock: Clock,
         settings: TelemetrySettings,

@@ -4,6 +4,7 @@ from petit.db.base import metadata
 from petit.db.models.claim import ClaimCode
 from petit.db.models.device import Device
 from petit.db.models.device_event import DeviceEvent
+from petit.db.models.device_intent import DeviceIntent, IntentKind
 from petit.db.models.idempotency import IdempotencyRecord
 from petit.db.models.pairing import OPEN_PAIRING_STATES, Pairing, PairingState
 from petit.db.models.provisioning import GatewayApiKey, ProvisionedDevice, ProvisioningToken
@@ -15,8 +16,10 @@ __all__ = (
     "ClaimCode",
     "Device",
     "DeviceEvent",
+    "DeviceIntent",
     "GatewayApiKey",
     "IdempotencyRecord",
+    "IntentKind",
     "Pairing",
     "PairingState",
     "PlatformLinkState",

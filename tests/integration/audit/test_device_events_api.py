@@ -13,9 +13,9 @@ import pytest
 from litestar import Litestar
 
 from petit.app import create_app
-from petit.audit.deps import device_events
-from petit.audit.services import Outcome
+from petit.audit.services import DeviceEventService, Outcome
 from petit.db.models import Device
+from petit.runtime import runtime_of
 from petit.thingsboard.fake import FakeThingsBoard
 
 if TYPE_CHECKING:
@@ -43,32 +43,36 @@ async def test_owner_pages_through_events_and_others_see_nothing(settings: Setti
         device = Device(
             owner_id=owner_id, platform_device_id=platform_id, name="box", created_at=now, updated_at=now
         )
-        async with app.state.sessionmaker() as session:
+        async with runtime_of(app).sessionmaker() as session:
             session.add(device)
             await session.commit()
-        events = device_events(app.state)
-        # Before the device was theirs, by someone else: not the owner's business.
-        stale = await events.record(
-            flow="claim",
-            action="claim",
-            outcome=Outcome.FAILED,
-            platform_device_id=platform_id,
-            client_ip="10.9.9.9",
-        )
-        async with app.state.sessionmaker() as session:
+        async with runtime_of(app).sessionmaker() as session:
+            # Before the device was theirs, by someone else: not the owner's business.
+            stale = await DeviceEventService(session=session, clock=runtime_of(app).clock).record(
+                flow="claim",
+                action="claim",
+                outcome=Outcome.FAILED,
+                platform_device_id=platform_id,
+                client_ip="10.9.9.9",
+            )
+            await session.commit()
+        async with runtime_of(app).sessionmaker() as session:
             row = await session.get(type(stale), stale.id)
             assert row is not None
             row.occurred_at = now - timedelta(days=1)
             await session.commit()
-        for i in range(5):
-            await events.record(
-                flow="provisioning",
-                action=f"step-{i}",
-                outcome=Outcome.SUCCEEDED,
-                platform_device_id=platform_id,
-                client_ip="198.51.100.4",
-                details={"n": i, "token": "must-not-be-stored"},
-            )
+        async with runtime_of(app).sessionmaker() as session:
+            events = DeviceEventService(session=session, clock=runtime_of(app).clock)
+            for i in range(5):
+                await events.record(
+                    flow="provisioning",
+                    action=f"step-{i}",
+                    outcome=Outcome.SUCCEEDED,
+                    platform_device_id=platform_id,
+                    client_ip="198.51.100.4",
+                    details={"n": i, "token": "must-not-be-stored"},
+                )
+            await session.commit()
 
         page = await client.get(f"/devices/{device.id}/events?limit=2&offset=1", headers=owner)
         assert page.status_code == 200, page.text

@@ -23,6 +23,7 @@ from sqlalchemy import update
 
 from petit.app import create_app
 from petit.db.models import Device, PlatformLinkState, User
+from petit.runtime import runtime_of
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -103,7 +104,7 @@ class Kit:
 
     @property
     def thingsboard(self) -> ThingsBoardPort:
-        port: ThingsBoardPort = self.app.state.thingsboard
+        port: ThingsBoardPort = runtime_of(self.app).thingsboard
         return port
 
     async def owner(self, tag: str = "owner") -> Owner:
@@ -115,7 +116,7 @@ class Kit:
         assert login.status_code == 200, login.text
         account = await self.thingsboard.ensure_owner(email)
         user_id = uuid.UUID(signup.json()["id"])
-        async with self.app.state.sessionmaker() as session:
+        async with runtime_of(self.app).sessionmaker() as session:
             await session.execute(
                 update(User)
                 .where(User.id == user_id)  # type: ignore[arg-type]
@@ -137,7 +138,7 @@ class Kit:
         row = Device(
             owner_id=owner.user_id, platform_device_id=record.id, name=name, created_at=now, updated_at=now
         )
-        async with self.app.state.sessionmaker() as session:
+        async with runtime_of(self.app).sessionmaker() as session:
             session.add(row)
             await session.commit()
         return OwnedDevice(id=row.id, platform_id=record.id, access_token=token)

@@ -11,6 +11,7 @@ from sqlalchemy import delete
 from petit.db.models import Device
 from petit.devices.ownership import OWNERSHIP_TTL_S
 from petit.devices.repositories import DeviceRepository
+from petit.runtime import runtime_of
 from tests.integration.devicedata.conftest import Kit, eventually
 
 pytestmark = pytest.mark.integration
@@ -48,7 +49,7 @@ async def test_row_deleted_through_the_repository_in_this_process_is_unreadable_
     # The platform device stays, so only the ownership cache stands between the caller and the data.
     headers, url = await _readable(kit)
     device_id = uuid.UUID(url.split("/")[2])
-    async with kit.app.state.sessionmaker() as session:
+    async with runtime_of(kit.app).sessionmaker() as session:
         devices = DeviceRepository(session)
         row = await devices.get(device_id)
         assert row is not None
@@ -73,7 +74,7 @@ async def test_row_deleted_by_another_process_is_unreadable_within_the_ttl(kit: 
     headers, url = await _readable(kit)
     device_id = url.split("/")[2]
     # Straight through SQL, not the repository: what this process sees when another worker deletes the row.
-    async with kit.app.state.sessionmaker() as session:
+    async with runtime_of(kit.app).sessionmaker() as session:
         await session.execute(delete(Device).where(Device.id == device_id))  # type: ignore[arg-type]
         await session.commit()
 

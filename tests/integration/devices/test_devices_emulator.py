@@ -23,6 +23,7 @@ from petit.app import create_app
 from petit.devices.reconcile import Reconciler
 from petit.devices.repositories import DeviceRepository
 from petit.lib.clock import SystemClock
+from petit.runtime import runtime_of
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -82,7 +83,7 @@ async def client(app: Litestar, serve: Serve) -> AsyncIterator[httpx.AsyncClient
 
 
 def port_of(app: Litestar) -> ThingsBoardPort:
-    port: ThingsBoardPort = app.state.thingsboard
+    port: ThingsBoardPort = runtime_of(app).thingsboard
     return port
 
 

@@ -16,6 +16,7 @@ import pytest
 from paho.mqtt import client as mqtt
 
 from petit.app import create_app
+from petit.runtime import runtime_of
 
 if TYPE_CHECKING:
     import httpx
@@ -96,7 +97,7 @@ class Kit:
 
     @property
     def thingsboard(self) -> ThingsBoardPort:
-        port: ThingsBoardPort = self.app.state.thingsboard
+        port: ThingsBoardPort = runtime_of(self.app).thingsboard
         return port
 
     async def user(self, tag: str = "owner") -> User:

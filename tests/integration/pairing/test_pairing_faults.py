@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from petit.app import create_app
 from petit.db.models import Device, Pairing
+from petit.runtime import runtime_of
 from petit.thingsboard.errors import ThingsBoardUnavailableError
 from petit.thingsboard.fake import FakeThingsBoard
 
@@ -48,21 +49,21 @@ async def test_failure_while_completing_leaves_the_pairing_open_then_completes(
         headers = await _user(client)
         started = (await client.post("/pairings", json={"name": "lamp"}, headers=headers)).json()
         pairing_id = uuid.UUID(started["pairingId"])
-        async with app.state.sessionmaker() as session:
+        async with runtime_of(app).sessionmaker() as session:
             pairing = await session.get(Pairing, pairing_id)
             assert pairing is not None
             platform_id = pairing.platform_device_id
         fake.devices[platform_id].attributes["reported"]["pairKey"] = started["pairKey"]
 
         fake.fail_next("update_device", ThingsBoardUnavailableError("down mid-flow"))
-        await app.state.pairing_watcher.tick()
-        async with app.state.sessionmaker() as session:
+        await runtime_of(app).pairing_watcher.tick()
+        async with runtime_of(app).sessionmaker() as session:
             pairing = await session.get(Pairing, pairing_id)
             assert pairing is not None
             assert pairing.state == "pending"
             assert (await session.execute(select(Device))).scalars().all() == []
 
-        await app.state.pairing_watcher.tick()
+        await runtime_of(app).pairing_watcher.tick()
         body = (await client.get(f"/pairings/{pairing_id}", headers=headers)).json()
         assert body["state"] == "completed"
         assert fake.devices[platform_id].record.name == f"petit-{body['deviceId']}"
@@ -80,7 +81,7 @@ async def test_start_fails_cleanly_when_the_platform_drops_after_creating_the_de
         response = await client.post("/pairings", json={"name": "lamp"}, headers=headers)
         assert response.status_code == 503
         assert fake.devices == {}
-        async with app.state.sessionmaker() as session:
+        async with runtime_of(app).sessionmaker() as session:
             assert (await session.execute(select(Pairing))).scalars().all() == []
 
 

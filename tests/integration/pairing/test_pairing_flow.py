@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 
 from petit.db.models import Pairing
+from petit.runtime import runtime_of
 from petit.thingsboard.errors import ThingsBoardNotFoundError
 from petit.thingsboard.models import AttributeScope
 from tests.integration.pairing.conftest import ScriptedDevice
@@ -31,7 +32,7 @@ async def _start(kit: Kit, user: User, name: str | None = None) -> dict[str, str
 
 
 async def _platform_id(kit: Kit, pairing_id: str) -> uuid.UUID:
-    async with kit.app.state.sessionmaker() as session:
+    async with runtime_of(kit.app).sessionmaker() as session:
         pairing = await session.get(Pairing, uuid.UUID(pairing_id))
         assert pairing is not None
         return pairing.platform_device_id
@@ -179,6 +180,6 @@ async def test_thingsboard_failing_mid_start_leaves_nothing_behind(kit: Kit) -> 
         kit.emulator.faults.clear()
     assert response.status_code == 503, response.text
     assert (await kit.thingsboard.list_devices(page_size=1000)).total == before
-    async with kit.app.state.sessionmaker() as session:
+    async with runtime_of(kit.app).sessionmaker() as session:
         rows = (await session.execute(select(Pairing).where(Pairing.name == "doomed"))).scalars().all()  # type: ignore[arg-type]
     assert rows == []

@@ -17,6 +17,7 @@ from sqlmodel import select
 
 from petit.app import create_app
 from petit.db.models import Device, DeviceEvent
+from petit.runtime import runtime_of
 from tests.integration.pairing.conftest import ScriptedDevice
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ async def test_two_instances_complete_each_pairing_exactly_once(
         finally:
             for device in devices:
                 device.close()
-        async with one.state.sessionmaker() as session:
+        async with runtime_of(one).sessionmaker() as session:
             rows = (await session.execute(select(Device))).scalars().all()
             successes = (
                 (

@@ -14,6 +14,7 @@ import pytest
 from tb_device_mqtt import TBDeviceMqttClient
 
 from petit.app import create_app
+from petit.runtime import runtime_of
 from petit.settings import ProvisioningSettings
 from petit.thingsboard.models import AttributeScope
 from tests.integration.gateway.conftest import Gateway, accepts
@@ -80,7 +81,7 @@ async def test_a_device_registers_by_mac_and_connects(prov: Gateway, keys: dict[
     assert creds["reprovisioned"] is False
     assert await accepts(prov.emulator.mqtt_port, creds["accessToken"])
 
-    tb = prov.app.state.thingsboard
+    tb = runtime_of(prov.app).thingsboard
     record = await tb.find_device(creds["deviceName"])
     assert record is not None
     assert record.profile == "petit-provisioning"
@@ -128,7 +129,7 @@ async def test_the_device_secret_re_provisions_once_and_rotates_the_token(
 async def _owned_by_new_user(prov: Gateway, device_name: str) -> tuple[uuid.UUID, dict[str, str]]:
     """Make the provisioned device someone's, as pairing or a claim would."""
     owner = await prov.owner()
-    record = await prov.app.state.thingsboard.find_device(device_name)
+    record = await runtime_of(prov.app).thingsboard.find_device(device_name)
     device_id = uuid.uuid4()
     now = dt.datetime.now(dt.UTC)
     await prov.sql(
@@ -191,7 +192,7 @@ async def test_thingsboards_own_provision_api_uses_the_same_profile(
     assert answer is not None
     token = answer if isinstance(answer, str) else answer.get("credentialsValue")
     assert await accepts(prov.emulator.mqtt_port, token)
-    record = await prov.app.state.thingsboard.find_device(mac)
+    record = await runtime_of(prov.app).thingsboard.find_device(mac)
     assert record is not None
     assert record.profile == "petit-provisioning"
 

@@ -32,7 +32,7 @@ class Server:
 
     @property
     def thingsboard(self) -> ThingsBoardPort:
-        port: ThingsBoardPort = self.app.state.thingsboard
+        port: ThingsBoardPort = runtime_of(self.app).thingsboard
         return port
 
 

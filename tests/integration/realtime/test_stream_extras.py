@@ -18,6 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from petit.app import create_app
 from petit.realtime.config import StreamLimits
 from petit.realtime.events import publish_pairing_progress
+from petit.runtime import runtime_of
 from tests.integration.realtime.conftest import (
     authed_socket,
     close_code,
@@ -53,8 +54,7 @@ class ShiftableClock:
 
 @asynccontextmanager
 async def petit(settings: Settings, clock: ShiftableClock | None = None, **limits: Any) -> AsyncIterator[Any]:
-    app = create_app(settings, clock=clock)
-    app.state.realtime_limits = StreamLimits(recheck_interval_s=0.1, **limits)
+    app = create_app(settings, clock=clock, stream_limits=StreamLimits(recheck_interval_s=0.1, **limits))
     async with run_server(app) as server:
         yield server
 
@@ -83,7 +83,7 @@ async def test_an_expired_token_warns_and_a_new_one_continues(
             device.loop_start()
             try:
                 deadline = time.monotonic() + 5
-                while server.app.state.realtime.upstream_subscriptions != 1:
+                while runtime_of(server.app).hub.upstream_subscriptions != 1:
                     assert time.monotonic() < deadline
                     await asyncio.sleep(0.02)
                 await asyncio.sleep(0.3)
@@ -152,7 +152,7 @@ async def test_server_sent_events_carry_the_same_data(tb_settings: Settings, emu
             device.loop_start()
             try:
                 deadline = time.monotonic() + 5
-                while server.app.state.realtime.upstream_subscriptions != 1:
+                while runtime_of(server.app).hub.upstream_subscriptions != 1:
                     assert time.monotonic() < deadline
                     await asyncio.sleep(0.02)
                 await asyncio.sleep(0.3)
@@ -198,7 +198,7 @@ async def test_online_offline_and_pairing_progress_on_the_socket(
         device_id, device_token = await give_device(server, account)
         async with authed_socket(server, account.access) as ws:
             deadline = time.monotonic() + 5
-            while server.app.state.realtime.upstream_subscriptions != 1:
+            while runtime_of(server.app).hub.upstream_subscriptions != 1:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.02)
             await asyncio.sleep(0.3)
@@ -214,7 +214,7 @@ async def test_online_offline_and_pairing_progress_on_the_socket(
             offline = await recv_until(ws, "deviceStatus")
             assert offline["data"]["online"] is False
             await publish_pairing_progress(
-                server.app.state.realtime,
+                runtime_of(server.app).hub,
                 account.user_id,
                 pairing_id="p-1",
                 stage="claimed",
@@ -228,7 +228,7 @@ async def test_server_sent_events_resume_from_last_event_id(tb_settings: Setting
     async with petit(tb_settings) as server:
         account = await new_account(server)
         device_id, _ = await give_device(server, account)
-        hub = server.app.state.realtime
+        hub = runtime_of(server.app).hub
         headers = {"Authorization": f"Bearer {account.access}"}
         for n in range(3):
             message = {

@@ -17,6 +17,7 @@ from websockets.asyncio.client import connect
 from petit.app import create_app
 from petit.realtime.config import StreamLimits
 from petit.realtime.events import publish_device_revoked, publish_pairing_progress
+from petit.runtime import runtime_of
 from tests.integration.realtime.conftest import give_device, new_account, recv_json, recv_until, run_server
 
 if TYPE_CHECKING:
@@ -64,8 +65,7 @@ async def test_every_frame_the_server_sends_matches_the_contract(
     tb_settings: Settings, emulator: Emulator
 ) -> None:
 
-    app = create_app(tb_settings)
-    app.state.realtime_limits = StreamLimits(recheck_interval_s=0.1)
+    app = create_app(tb_settings, stream_limits=StreamLimits(recheck_interval_s=0.1))
     async with run_server(app) as server:
         account = await new_account(server)
         device_id, token = await give_device(server, account)
@@ -85,7 +85,7 @@ async def test_every_frame_the_server_sends_matches_the_contract(
             for _ in range(len(outgoing)):
                 sent.append(await recv_json(ws))
             deadline = time.monotonic() + 5
-            while app.state.realtime.upstream_subscriptions != 1:
+            while runtime_of(app).hub.upstream_subscriptions != 1:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.02)
             await asyncio.sleep(0.3)
@@ -102,10 +102,10 @@ async def test_every_frame_the_server_sends_matches_the_contract(
                 device.disconnect()
                 device.loop_stop()
             await publish_pairing_progress(
-                app.state.realtime, account.user_id, pairing_id="p", stage="started"
+                runtime_of(app).hub, account.user_id, pairing_id="p", stage="started"
             )
             sent.append(await recv_until(ws, "pairingProgress"))
-            await publish_device_revoked(app.state.realtime, account.user_id, device_id)
+            await publish_device_revoked(runtime_of(app).hub, account.user_id, device_id)
             sent.append(await recv_until(ws, "deviceRevoked"))
         kinds = {m["type"] for m in sent}
         assert {"error", "authenticated", "subscribed", "pong", "deviceStatus", "deviceData"} <= kinds

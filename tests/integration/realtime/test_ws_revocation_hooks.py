@@ -30,8 +30,7 @@ pytestmark = pytest.mark.integration
 async def test_losing_a_device_through_the_api_sends_device_revoked(
     tb_settings: Settings, method: str, path: str
 ) -> None:
-    app = create_app(tb_settings)
-    app.state.realtime_limits = StreamLimits(recheck_interval_s=0.2, auth_timeout_s=1.0)
+    app = create_app(tb_settings, stream_limits=StreamLimits(recheck_interval_s=0.2, auth_timeout_s=1.0))
     async with run_server(app) as server:
         account = await new_account(server)
         headers = {"Authorization": f"Bearer {account.access}"}

@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from petit.app import create_app
 from petit.realtime.config import StreamLimits
+from petit.runtime import runtime_of
 from tests.integration.realtime.conftest import (
     authed_socket,
     close_code,
@@ -44,8 +45,7 @@ FAST = StreamLimits(recheck_interval_s=0.2, auth_timeout_s=1.0, max_streams_per_
 
 @asynccontextmanager
 async def petit(settings: Settings, limits: StreamLimits = FAST) -> AsyncIterator[Any]:
-    app = create_app(settings)
-    app.state.realtime_limits = limits
+    app = create_app(settings, stream_limits=limits)
     async with run_server(app) as server:
         yield server
 
@@ -74,7 +74,7 @@ class Device:
 
 async def wait_upstream(server: Any, count: int, within: float = 15.0) -> None:
     """Until the hub holds ``count`` ThingsBoard subscriptions and ThingsBoard has answered each."""
-    hub = server.app.state.realtime
+    hub = runtime_of(server.app).hub
     deadline = time.monotonic() + within
     while hub.upstream_subscriptions != count or hub._stream.answered != count:
         assert time.monotonic() < deadline, "ThingsBoard subscription not established"
@@ -227,7 +227,7 @@ async def test_one_upstream_subscription_per_device_whatever_the_watchers(
     async with petit(tb_settings) as server:
         account = await new_account(server)
         device_id, token = await give_device(server, account)
-        hub = server.app.state.realtime
+        hub = runtime_of(server.app).hub
         async with authed_socket(server, account.access) as one, authed_socket(server, account.access) as two:
             await wait_upstream(server, 1)
             async with Device(emulator.mqtt_port, token) as dev:
@@ -290,7 +290,7 @@ async def test_a_lost_device_is_trimmed_from_the_stream(tb_settings: Settings, e
     async with petit(tb_settings) as server:
         account = await new_account(server)
         device_id, token = await give_device(server, account)
-        hub = server.app.state.realtime
+        hub = runtime_of(server.app).hub
         async with authed_socket(server, account.access) as ws, Device(emulator.mqtt_port, token) as dev:
             await wait_upstream(server, 1)
             await publish_device_revoked(hub, account.user_id, device_id)
@@ -335,7 +335,7 @@ async def test_two_instances_share_streams_through_redis(tb_settings: Settings, 
             # The device's connect event may still be in flight; let it land before counting.
             await recv_until(on_one, "deviceStatus")
             await recv_until(on_two, "deviceStatus")
-            before = one.app.state.realtime.published + two.app.state.realtime.published
+            before = runtime_of(one.app).hub.published + runtime_of(two.app).hub.published
             for n in range(3):
                 await dev.publish({"n": n})
             seen_one = await _until_value(on_one, 2)
@@ -345,7 +345,7 @@ async def test_two_instances_share_streams_through_redis(tb_settings: Settings, 
             by_seq = {m["seq"]: m for m in seen_one}
             assert all(by_seq.get(m["seq"], m) == m for m in seen_two)
             # Both processes got every update from ThingsBoard; the journal let exactly one publish each.
-            after = one.app.state.realtime.published + two.app.state.realtime.published
+            after = runtime_of(one.app).hub.published + runtime_of(two.app).hub.published
             assert after - before == 3
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from petit.app import create_app
+from petit.runtime import runtime_of
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -54,7 +55,7 @@ async def test_signup_links_at_once_and_ops_find_the_customer_by_email(
             "/auth/signup", json={"email": email, "password": secrets.token_urlsafe(16)}
         )
         assert response.status_code == 201, response.text
-        owner = await app.state.thingsboard.find_owner(email)
+        owner = await runtime_of(app).thingsboard.find_owner(email)
     assert owner is not None
     assert owner.title == f"petit user {email}"
     assert await link_state(database_url, email) == ("linked", owner.owner_id)
@@ -82,6 +83,6 @@ async def test_an_outage_at_signup_is_healed_by_the_background_task(
         while (await link_state(database_url, email))[0] != "linked":
             assert time.monotonic() < deadline, "the background task never linked the user"
             await asyncio.sleep(0.1)
-        owner = await app.state.thingsboard.find_owner(email)
+        owner = await runtime_of(app).thingsboard.find_owner(email)
     assert owner is not None
     assert await link_state(database_url, email) == ("linked", owner.owner_id)

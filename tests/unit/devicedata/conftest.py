@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from petit.db.models import Device
-from petit.devices.services import DeviceService
+from petit.devices.services import DeviceLookup
 from petit.settings import CommandSettings, TelemetrySettings
 from petit.thingsboard.fake import FakeThingsBoard
 
@@ -68,5 +68,5 @@ NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 def world() -> World:
     repo = MemoryDevices()
     fake = FakeThingsBoard(clock=NOW.timestamp)
-    devices: Any = DeviceService(devices=repo)  # type: ignore[arg-type]  # the two queries it uses
+    devices: Any = DeviceLookup(devices=repo)  # type: ignore[arg-type]  # the two queries it uses
     return World(thingsboard=fake, repo=repo, devices=devices, clock=FixedClock(NOW))
