@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from petit.db.models import metadata
+from petit.db.types import render_alembic_type
 from petit.settings import Settings
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ def _configure(connection: Connection | None = None, url: str | None = None) -> 
         url=url if connection is None else None,
         target_metadata=metadata,
         compare_type=True,
+        render_item=render_alembic_type,
         # SQLite cannot ALTER most things in place; batch mode rebuilds the table instead.
         render_as_batch=dialect.startswith("sqlite"),
         literal_binds=connection is None,

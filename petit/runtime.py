@@ -90,7 +90,10 @@ class Runtime:
     settings: Settings
     clock: Clock
     engine: AsyncEngine
+    #: Units of work that write; on SQLite they queue for the write lock at BEGIN (see petit.db.engine).
     sessionmaker: async_sessionmaker[AsyncSession]
+    #: Units of work that only read (GET requests, websockets).
+    read_sessionmaker: async_sessionmaker[AsyncSession]
     cache: Cache
     #: None only when no ThingsBoard is configured at all; features reach it through :attr:`platform`.
     thingsboard: ThingsBoardPort | None
@@ -223,6 +226,7 @@ async def open_runtime(
             clock=clock,
             engine=engine,
             sessionmaker=sessionmaker,
+            read_sessionmaker=create_sessionmaker(engine, write=False),
             cache=cache,
             thingsboard=platform,
             password_hasher=password_hasher(settings),

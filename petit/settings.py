@@ -65,6 +65,9 @@ class DatabaseSettings(_Group):
     """Log every SQL statement (development aid; noisy)."""
     health_timeout_s: float = Field(default=2.0, gt=0)
     """How long readiness waits for ``SELECT 1`` before calling the database down."""
+    sqlite_busy_timeout_s: float = Field(default=30.0, ge=0)
+    """SQLite only: how long a transaction waits for another one's write lock before failing with
+    "database is locked". Writers take turns on one file, so this is how long a write may queue."""
 
 
 class RedisSettings(_Group):

@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 from litestar.di import NamedDependency
+from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.errors import PetitError
 from petit.runtime import Runtime
 
+#: Methods whose handlers may write; every other request (and a websocket) gets a read-only session, which
+#: on SQLite does not queue for the write lock (see ``petit.db.engine``).
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-async def provide_db_session(runtime: NamedDependency[Runtime]) -> AsyncGenerator[AsyncSession, None]:
-    async with runtime.sessionmaker() as session:
+
+async def provide_db_session(
+    runtime: NamedDependency[Runtime], scope: Scope
+) -> AsyncGenerator[AsyncSession, None]:
+    # A websocket's scope has no method: it reads.
+    method = scope.get("method")
+    sessionmaker = runtime.sessionmaker if method in WRITE_METHODS else runtime.read_sessionmaker
+    async with sessionmaker() as session:
         try:
             yield session
         except PetitError as exc:

@@ -4,6 +4,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from petit.db.types import UTCDateTime
+
 
 class ClaimCode(SQLModel, table=True):
     """A short claim code (seed 000) a user hands to a pre-provisioned device, which sends it to ThingsBoard
@@ -19,8 +21,8 @@ class ClaimCode(SQLModel, table=True):
     )
     #: HMAC digest of the normalized code.
     code_hash: str = Field(sa_type=sa.String(64), unique=True, nullable=False)
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
-    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
-    used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True), nullable=True)
+    created_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
+    expires_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)
     #: The device it was spent on, for the audit trail.
     platform_device_id: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid, nullable=True)

@@ -5,6 +5,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from petit.db.types import UTCDateTime
+
 
 class Device(SQLModel, table=True):
     """A device a petit user owns. Identity, credentials and telemetry live in ThingsBoard
@@ -25,5 +27,5 @@ class Device(SQLModel, table=True):
     label: str | None = Field(default=None, sa_type=sa.String(128), nullable=True)
     #: Free-form app metadata (room, icon, ...); ThingsBoard never sees it.
     extra: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
-    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
+    created_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
+    updated_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)

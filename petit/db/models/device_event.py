@@ -5,6 +5,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from petit.db.types import UTCDateTime
+
 
 class DeviceEvent(SQLModel, table=True):
     """One attempt to change who owns a device (pairing, claim, provisioning, release), successful or not.
@@ -19,7 +21,7 @@ class DeviceEvent(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_type=sa.Uuid, primary_key=True)
-    occurred_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
+    occurred_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
     #: Which flow: ``pairing``, ``claim``, ``provisioning``, ``ownership``...
     flow: str = Field(sa_type=sa.String(32), nullable=False)
     #: What was tried within the flow (``start``, ``complete``, ``claim``, ``release``...).

@@ -5,6 +5,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from petit.db.types import UTCDateTime
+
 
 class IdempotencyRecord(SQLModel, table=True):
     """A create request made with an ``Idempotency-Key``: a replay with the same body gets the stored
@@ -22,6 +24,6 @@ class IdempotencyRecord(SQLModel, table=True):
     request_hash: str = Field(sa_type=sa.String(64), nullable=False)
     status_code: int = Field(nullable=False)
     response: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
+    created_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
     #: Past this the key may be used again; rows are purged lazily on the next use and by reconcile.
-    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False, index=True)
+    expires_at: datetime = Field(sa_type=UTCDateTime(), nullable=False, index=True)

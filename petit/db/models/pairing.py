@@ -5,6 +5,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from petit.db.types import UTCDateTime
+
 
 class PairingState(enum.StrEnum):
     PENDING = "pending"
@@ -44,7 +46,7 @@ class Pairing(SQLModel, table=True):
     state: str = Field(default=PairingState.PENDING, sa_type=sa.String(20), nullable=False, index=True)
     failure_reason: str | None = Field(default=None, sa_type=sa.String(64), nullable=True)
     client_ip: str | None = Field(default=None, sa_type=sa.String(64), nullable=True)
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
-    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
-    connected_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True), nullable=True)
-    finished_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True), nullable=True)
+    created_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
+    expires_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
+    connected_at: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)

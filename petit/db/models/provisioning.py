@@ -5,6 +5,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from petit.db.types import UTCDateTime
+
 
 class ProvisionedDevice(SQLModel, table=True):
     """A device that registered itself by MAC (seed 001 "Provisioning"), through petit.
@@ -22,12 +24,10 @@ class ProvisionedDevice(SQLModel, table=True):
     #: Keyed digest of the device secret returned by the last successful provisioning.
     device_secret_digest: str = Field(sa_type=sa.String(64), nullable=False)
     #: Until when the owner allows one registration without the device secret; None: not armed.
-    reprovision_armed_until: datetime | None = Field(
-        default=None, sa_type=sa.DateTime(timezone=True), nullable=True
-    )
+    reprovision_armed_until: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)
     provision_count: int = Field(default=1, nullable=False)
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
-    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
+    created_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
+    updated_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
 
 
 class ProvisioningToken(SQLModel, table=True):
@@ -48,10 +48,10 @@ class ProvisioningToken(SQLModel, table=True):
         default=None,
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     )
-    issued_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
+    issued_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
     #: None only when the owner asked for a token that never expires.
-    expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True), nullable=True)
-    claimed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True), nullable=True)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)
     claim_ip: str | None = Field(default=None, sa_type=sa.String(64), nullable=True)
     device_metadata: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON, nullable=True)
 
@@ -65,4 +65,4 @@ class GatewayApiKey(SQLModel, table=True):
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
     )
     key_digest: str = Field(sa_type=sa.String(64), unique=True, nullable=False)
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
+    created_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)

@@ -4,6 +4,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from petit.db.types import UTCDateTime
+
 
 class RefreshToken(SQLModel, table=True):
     """One issued refresh token. Tokens from one login share a ``family_id``; each use spends one and issues
@@ -20,7 +22,7 @@ class RefreshToken(SQLModel, table=True):
     family_id: uuid.UUID = Field(sa_type=sa.Uuid, nullable=False, index=True)
     #: SHA-256 hex of the token; the token itself is never stored.
     token_hash: str = Field(sa_type=sa.String(64), unique=True, nullable=False)
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
-    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
-    used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True), nullable=True)
-    revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True), nullable=True)
+    created_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
+    expires_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)

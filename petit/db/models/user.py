@@ -5,6 +5,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from petit.db.types import UTCDateTime
+
 
 class PlatformLinkState(enum.StrEnum):
     """How far the user's ThingsBoard side (customer + customer user) has been set up."""
@@ -21,8 +23,8 @@ class User(SQLModel, table=True):
     #: Stored normalized (trimmed, lowercased) so the unique constraint is case-insensitive on every database.
     email: str = Field(sa_type=sa.String(320), unique=True, nullable=False)
     password_hash: str = Field(sa_type=sa.String(255), nullable=False)
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
-    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
+    created_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
+    updated_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
     #: ThingsBoard customer id (the port's ``owner_id``); both ids are set together, or neither.
     platform_owner_id: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid, nullable=True)
     #: ThingsBoard customer-user id (the port's ``account_id``).
