@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from petit.thingsboard.models import ThingsBoardConfig
+    from petit.thingsboard.port import ThingsBoardPort
     from petit.thingsboard.tokens import TokenStats, TokenStore
 
 
@@ -74,6 +75,12 @@ class ThingsBoardClient(
             invalidate_token=self._transport.invalidate_tenant,
             listener=listener,
         )
+
+
+if TYPE_CHECKING:
+    # runtime_checkable only compares method names; this makes mypy hold the client to the port's signatures.
+    def _conforms(implementation: ThingsBoardClient) -> ThingsBoardPort:
+        return implementation
 
 
 __all__ = ["ThingsBoardClient"]

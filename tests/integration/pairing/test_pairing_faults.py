@@ -16,7 +16,7 @@ from sqlmodel import select
 from petit.app import create_app
 from petit.db.models import Device, Pairing
 from petit.thingsboard.errors import ThingsBoardUnavailableError
-from petit.thingsboard.fake import FakeThingsBoard
+from tests.fakes.thingsboard import FakeThingsBoard
 
 if TYPE_CHECKING:
     from petit.settings import Settings
