@@ -14,7 +14,6 @@ from petit.thingsboard.errors import (
     ThingsBoardTimeoutError,
     ThingsBoardUnavailableError,
 )
-from petit.thingsboard.fake import FakeThingsBoard
 from petit.thingsboard.models import (
     Aggregation,
     AttributeScope,
@@ -46,7 +45,6 @@ __all__ = [
     "DeviceCredentials",
     "DeviceReadings",
     "DeviceRecord",
-    "FakeThingsBoard",
     "HistoryQuery",
     "MemoryTokenStore",
     "OwnerAccount",

@@ -1,4 +1,4 @@
-"""The port feature code depends on; ``ThingsBoardClient`` and ``FakeThingsBoard`` implement it.
+"""The port feature code depends on; ``ThingsBoardClient`` implements it, ``tests.fakes`` fakes it.
 
 Every method speaks petit's vocabulary and raises only ``petit.thingsboard.errors`` types.
 """

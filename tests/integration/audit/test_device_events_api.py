@@ -16,7 +16,7 @@ from petit.app import create_app
 from petit.audit.services import DeviceEventService, Outcome
 from petit.db.models import Device
 from petit.runtime import runtime_of
-from petit.thingsboard.fake import FakeThingsBoard
+from tests.fakes.thingsboard import FakeThingsBoard
 
 if TYPE_CHECKING:
     from petit.settings import Settings

@@ -15,8 +15,8 @@ from sqlalchemy import text
 
 from petit.app import create_app
 from petit.devices.repositories import DeviceRepository
-from petit.thingsboard import FakeThingsBoard
 from petit.thingsboard.errors import ThingsBoardNotFoundError, ThingsBoardUnavailableError
+from tests.fakes.thingsboard import FakeThingsBoard
 
 if TYPE_CHECKING:
     from litestar import Litestar

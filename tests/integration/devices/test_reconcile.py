@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from petit.app import create_app
 from petit.devices.reconcile import Reconciler
 from petit.lib.clock import SystemClock
-from petit.thingsboard import FakeThingsBoard
 from petit.thingsboard.errors import ThingsBoardUnavailableError
+from tests.fakes.thingsboard import FakeThingsBoard
 
 if TYPE_CHECKING:
     from litestar import Litestar

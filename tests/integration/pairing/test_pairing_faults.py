@@ -17,7 +17,7 @@ from petit.app import create_app
 from petit.db.models import Device, Pairing
 from petit.runtime import runtime_of
 from petit.thingsboard.errors import ThingsBoardUnavailableError
-from petit.thingsboard.fake import FakeThingsBoard
+from tests.fakes.thingsboard import FakeThingsBoard
 
 if TYPE_CHECKING:
     from petit.settings import Settings

@@ -10,8 +10,8 @@ import pytest
 
 from petit.app import create_app
 from petit.settings import ProvisioningSettings
-from petit.thingsboard import FakeThingsBoard
 from petit.thingsboard.errors import ThingsBoardUnavailableError
+from tests.fakes.thingsboard import FakeThingsBoard
 from tests.integration.gateway.conftest import Gateway
 
 if TYPE_CHECKING:

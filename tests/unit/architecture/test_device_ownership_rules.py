@@ -85,9 +85,9 @@ def test_features_do_not_read_app_state() -> None:
             if isinstance(node, ast.Attribute) and node.attr == "state":
                 value = node.value
                 # ``request.app.state`` / ``socket.app.state`` / ``app.state``: the untyped bag.
-                if isinstance(value, ast.Attribute) and value.attr == "app":
-                    offenders.append(f"{relative}:{node.lineno}")
-                elif isinstance(value, ast.Name) and value.id == "app":
+                if (isinstance(value, ast.Attribute) and value.attr == "app") or (
+                    isinstance(value, ast.Name) and value.id == "app"
+                ):
                     offenders.append(f"{relative}:{node.lineno}")
             if isinstance(node, ast.arg) and node.arg == "state" and relative.endswith("deps.py"):
                 offenders.append(f"{relative}:{node.lineno} (a State parameter)")

@@ -12,7 +12,7 @@ import pytest
 from petit.db.models import Device
 from petit.devices.services import DeviceLookup
 from petit.settings import CommandSettings, TelemetrySettings
-from petit.thingsboard.fake import FakeThingsBoard
+from tests.fakes.thingsboard import FakeThingsBoard
 
 
 class MemoryDevices:

@@ -16,8 +16,8 @@ from petit.commands.errors import (
 )
 from petit.commands.services import CommandService, DeviceSettingsService
 from petit.devices.errors import DeviceNotFoundError
-from petit.thingsboard.fake import FakeThingsBoard
 from petit.thingsboard.models import AttributeScope
+from tests.fakes.thingsboard import FakeThingsBoard
 
 if TYPE_CHECKING:
     from tests.unit.devicedata.conftest import World

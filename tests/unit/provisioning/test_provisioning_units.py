@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from petit.provisioning.errors import InvalidMacAddressError
 from petit.provisioning.services import normalize_mac
 from petit.settings import ProvisioningSettings
-from petit.thingsboard import FakeThingsBoard
 from petit.thingsboard.errors import ThingsBoardBadRequestError, ThingsBoardNotFoundError
+from tests.fakes.thingsboard import FakeThingsBoard
 
 pytestmark = pytest.mark.unit
 

@@ -19,7 +19,7 @@ from petit.realtime.events import publish_device_revoked
 from petit.realtime.hub import Hub
 from petit.realtime.journal import MemoryJournal
 from petit.realtime.session import Session
-from petit.thingsboard.fake import FakeThingsBoard
+from tests.fakes.thingsboard import FakeThingsBoard
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -7,7 +7,6 @@ import urllib3
 from tb_rest_client.rest import ApiException
 
 from petit.thingsboard import (
-    ThingsBoardClient,
     ThingsBoardConfig,
     ThingsBoardNotFoundError,
     ThingsBoardProtocolError,
@@ -15,8 +14,8 @@ from petit.thingsboard import (
     ThingsBoardTimeoutError,
     ThingsBoardUnavailableError,
 )
-from petit.thingsboard.client import _translate_in_thread
 from petit.thingsboard.errors import ThingsBoardConflictError, ThingsBoardError
+from petit.thingsboard.transport import Transport, _translate_in_thread
 
 pytestmark = pytest.mark.unit
 
@@ -61,10 +60,8 @@ def test_deserialiser_errors_returned_as_values_are_raised() -> None:
 
 
 @pytest.fixture
-def client() -> ThingsBoardClient:
-    return ThingsBoardClient(
-        ThingsBoardConfig(url="http://127.0.0.1:9", username="u", password="p", max_attempts=3)
-    )
+def transport() -> Transport:
+    return Transport(ThingsBoardConfig(url="http://127.0.0.1:9", username="u", password="p", max_attempts=3))
 
 
 @pytest.mark.parametrize(
@@ -80,13 +77,13 @@ def client() -> ThingsBoardClient:
     ],
 )
 def test_retry_policy(
-    client: ThingsBoardClient, error: ThingsBoardError, idempotent: bool, attempt: int, expected: bool
+    transport: Transport, error: ThingsBoardError, idempotent: bool, attempt: int, expected: bool
 ) -> None:
-    assert client._retryable(error, idempotent=idempotent, attempt=attempt) is expected
+    assert transport._retryable(error, idempotent=idempotent, attempt=attempt) is expected
 
 
-def test_backoff_honours_retry_after_and_is_bounded(client: ThingsBoardClient) -> None:
-    assert client._backoff(ThingsBoardRateLimitedError("429", retry_after_s=1.5), 1) == 1.5
-    delays = [client._backoff(ThingsBoardUnavailableError("x"), 3) for _ in range(50)]
+def test_backoff_honours_retry_after_and_is_bounded(transport: Transport) -> None:
+    assert transport._backoff(ThingsBoardRateLimitedError("429", retry_after_s=1.5), 1) == 1.5
+    delays = [transport._backoff(ThingsBoardUnavailableError("x"), 3) for _ in range(50)]
     assert all(0 <= d <= 0.4 for d in delays)
     assert len(set(delays)) > 1

@@ -7,7 +7,6 @@ import pytest
 from petit.thingsboard import (
     Aggregation,
     AttributeScope,
-    FakeThingsBoard,
     HistoryQuery,
     Reading,
     SortOrder,
@@ -18,6 +17,7 @@ from petit.thingsboard import (
     ThingsBoardTimeoutError,
     ThingsBoardUnavailableError,
 )
+from tests.fakes.thingsboard import FakeThingsBoard
 
 pytestmark = pytest.mark.unit
 

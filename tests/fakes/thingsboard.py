@@ -1,4 +1,4 @@
-"""``FakeThingsBoard``: the port in memory, for unit tests of feature services and for dev without TB.
+"""``FakeThingsBoard``: the port in memory, for tests of feature services that need no real ThingsBoard.
 
 It keeps ThingsBoard's observable rules that feature code relies on (unique device names and tokens,
 idempotent owners, 404 for unknown ids, offline devices time out) and has switches to inject failures:
@@ -43,6 +43,8 @@ from petit.thingsboard.stream import DeviceConnectivity, DeviceReadings, StreamE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
+
+    from petit.thingsboard.port import ThingsBoardPort
 
     #: Handles a command on an online fake device: ``(method, params) -> reply``.
     CommandHandler = Callable[[str, Any], Any]
@@ -448,6 +450,12 @@ class FakeThingsBoard:
         stream = FakeStream(self, listener)
         self.streams.append(stream)
         return stream
+
+
+if TYPE_CHECKING:
+    # runtime_checkable only compares method names; this makes mypy hold the fake to the port's signatures.
+    def _conforms(implementation: FakeThingsBoard) -> ThingsBoardPort:
+        return implementation
 
 
 __all__ = ["FakeStream", "FakeThingsBoard"]

@@ -1,0 +1,1 @@
+"""In-memory stand-ins for petit's ports; test code only, never imported by petit."""
