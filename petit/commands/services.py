@@ -17,7 +17,6 @@ from petit.commands.errors import (
 )
 from petit.telemetry.services import platform_device
 from petit.thingsboard.errors import ThingsBoardTimeoutError
-from petit.thingsboard.models import AttributeScope, Value
 
 if TYPE_CHECKING:
     import uuid
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
 
     from petit.devices.services import DeviceLookup
     from petit.settings import CommandSettings
+    from petit.thingsboard.models import Value
     from petit.thingsboard.port import ThingsBoardPort
 
 MAX_SETTINGS_KEYS = 100
@@ -101,7 +101,7 @@ class DeviceSettingsService:
     async def get(self, user_id: uuid.UUID, device_id: uuid.UUID) -> dict[str, Value]:
         device = await self._devices.get_owned(user_id, device_id)
         with platform_device(device.id):
-            return await self._thingsboard.get_attributes(device.platform_device_id, AttributeScope.SETTINGS)
+            return await self._thingsboard.get_settings(device.platform_device_id)
 
     async def replace(
         self, user_id: uuid.UUID, device_id: uuid.UUID, values: Mapping[str, Any]
@@ -113,13 +113,13 @@ class DeviceSettingsService:
         device = await self._devices.get_owned(user_id, device_id)
         platform_id = device.platform_device_id
         with platform_device(device.id):
-            current = await self._thingsboard.get_attributes(platform_id, AttributeScope.SETTINGS)
+            current = await self._thingsboard.get_settings(platform_id)
         # Save before deleting: if the second step fails the device has extra keys, never missing ones.
         if values:
-            await self._thingsboard.save_attributes(platform_id, AttributeScope.SETTINGS, dict(values))
+            await self._thingsboard.save_settings(platform_id, dict(values))
         stale = [k for k in current if k not in values]
         if stale:
-            await self._thingsboard.delete_attributes(platform_id, AttributeScope.SETTINGS, stale)
+            await self._thingsboard.delete_settings(platform_id, stale)
         return dict(values)
 
     async def update(
@@ -130,7 +130,7 @@ class DeviceSettingsService:
         device = await self._devices.get_owned(user_id, device_id)
         platform_id = device.platform_device_id
         with platform_device(device.id):
-            current = await self._thingsboard.get_attributes(platform_id, AttributeScope.SETTINGS)
+            current = await self._thingsboard.get_settings(platform_id)
         merged = {**current, **patch}
         merged = {k: v for k, v in merged.items() if v is not None}
         if json_size(merged) > self._settings.settings_max_bytes:
@@ -140,9 +140,9 @@ class DeviceSettingsService:
         to_set = {k: v for k, v in patch.items() if v is not None}
         to_remove = [k for k, v in patch.items() if v is None and k in current]
         if to_set:
-            await self._thingsboard.save_attributes(platform_id, AttributeScope.SETTINGS, to_set)
+            await self._thingsboard.save_settings(platform_id, to_set)
         if to_remove:
-            await self._thingsboard.delete_attributes(platform_id, AttributeScope.SETTINGS, to_remove)
+            await self._thingsboard.delete_settings(platform_id, to_remove)
         return merged
 
     def _check(self, values: Mapping[str, Any]) -> None:

@@ -1,4 +1,8 @@
-"""Attributes: a device's key-value state in ThingsBoard's three scopes."""
+"""Attributes: a device's key-value state in ThingsBoard's three scopes, and the capabilities built on them.
+
+Features ask for settings, connection time, pairing proof or operator status; which scope and key holds each
+is decided here (and in ``mapping``) only.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from petit.thingsboard.transport import Endpoints, device_ref
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from datetime import datetime
     from uuid import UUID
 
     from petit.thingsboard.models import Value
@@ -52,6 +57,29 @@ class AttributeEndpoints(Endpoints):
             ),
             idempotent=True,
         )
+
+    async def connected_since(self, device_id: UUID) -> datetime | None:
+        server = await self.get_attributes(device_id, AttributeScope.SERVER, [mapping.LAST_CONNECT_TIME])
+        return mapping.connected_since_from_tb(server.get(mapping.LAST_CONNECT_TIME))
+
+    async def pairing_proof(self, device_id: UUID) -> Value | None:
+        reported = await self.get_attributes(device_id, AttributeScope.REPORTED, [mapping.PAIRING_PROOF])
+        return reported.get(mapping.PAIRING_PROOF)
+
+    async def clear_pairing_proof(self, device_id: UUID) -> None:
+        await self.delete_attributes(device_id, AttributeScope.REPORTED, [mapping.PAIRING_PROOF])
+
+    async def show_status(self, device_id: UUID, values: Mapping[str, Value]) -> None:
+        await self.save_attributes(device_id, AttributeScope.SERVER, values)
+
+    async def get_settings(self, device_id: UUID) -> dict[str, Value]:
+        return await self.get_attributes(device_id, AttributeScope.SETTINGS)
+
+    async def save_settings(self, device_id: UUID, values: Mapping[str, Value]) -> None:
+        await self.save_attributes(device_id, AttributeScope.SETTINGS, values)
+
+    async def delete_settings(self, device_id: UUID, keys: Sequence[str]) -> None:
+        await self.delete_attributes(device_id, AttributeScope.SETTINGS, keys)
 
 
 __all__ = ["AttributeEndpoints"]

@@ -10,6 +10,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -46,6 +47,11 @@ SCOPE_TO_TB: dict[AttributeScope, str] = {
     AttributeScope.SERVER: "SERVER_SCOPE",
     AttributeScope.REPORTED: "CLIENT_SCOPE",
 }
+
+#: SERVER_SCOPE attribute ThingsBoard stamps (epoch ms) whenever a device's transport session opens.
+LAST_CONNECT_TIME = "lastConnectTime"
+#: Client attribute a device publishes to prove it holds the pairing key (porto_contract/device/pairing.md).
+PAIRING_PROOF = "pairKey"
 
 # Canonical JSON numbers only: "007" or "1_000" stay strings, so a string a device meant as text survives.
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:(\.\d+)?([eE][+-]?\d+)?)")
@@ -169,6 +175,15 @@ def attributes_from_tb(data: Any) -> dict[str, Value]:
     if not isinstance(data, list):
         raise ThingsBoardProtocolError("attributes are not a list")
     return {str(_field(item, "key")): typed_value(_field(item, "value")) for item in data}
+
+
+def connected_since_from_tb(value: Value) -> datetime | None:
+    """``lastConnectTime`` as an aware UTC datetime; absent or 0 means the device never connected."""
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ThingsBoardProtocolError(f"{LAST_CONNECT_TIME} is not epoch milliseconds: {value!r}")
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
 
 
 def token_pair_from_tb(data: Any) -> TokenPair:

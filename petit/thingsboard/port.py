@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from datetime import datetime
     from uuid import UUID
 
     from petit.thingsboard.models import (
@@ -107,7 +108,32 @@ class ThingsBoardPort(Protocol):
 
     async def telemetry_keys(self, device_id: UUID) -> list[str]: ...
 
-    # Attributes
+    # Device state, named for what features need rather than where ThingsBoard keeps it
+
+    async def connected_since(self, device_id: UUID) -> datetime | None:
+        """When the device last connected (aware, UTC); None if it never has."""
+
+    async def pairing_proof(self, device_id: UUID) -> Value | None:
+        """What the device published to prove it holds the pairing key (porto_contract/device/pairing.md);
+        None until it has. Not checked here: comparing it with the key is the caller's business."""
+
+    async def clear_pairing_proof(self, device_id: UUID) -> None:
+        """Forget the published proof, so the next one the device sends is a fresh attempt."""
+
+    async def show_status(self, device_id: UUID, values: Mapping[str, Value]) -> None:
+        """Merge ``values`` into what operators see about the device in ThingsBoard's UI (pairing state,
+        owner, last provisioning...); the device itself never sees them."""
+
+    async def get_settings(self, device_id: UUID) -> dict[str, Value]:
+        """The desired settings the device is told to apply (all of them)."""
+
+    async def save_settings(self, device_id: UUID, values: Mapping[str, Value]) -> None:
+        """Set the given settings, leaving others as they are; the device is notified."""
+
+    async def delete_settings(self, device_id: UUID, keys: Sequence[str]) -> None:
+        """Remove the given settings; unknown keys are ignored."""
+
+    # Attributes (ThingsBoard's scopes; prefer the capabilities above)
 
     async def get_attributes(
         self, device_id: UUID, scope: AttributeScope, keys: Sequence[str] | None = None

@@ -25,7 +25,13 @@ from petit.thingsboard.errors import (
     ThingsBoardTimeoutError,
     ThingsBoardUnavailableError,
 )
-from petit.thingsboard.mapping import customer_title, ws_url
+from petit.thingsboard.mapping import (
+    LAST_CONNECT_TIME,
+    PAIRING_PROOF,
+    connected_since_from_tb,
+    customer_title,
+    ws_url,
+)
 from petit.thingsboard.models import (
     Aggregation,
     AttributeScope,
@@ -43,6 +49,7 @@ from petit.thingsboard.stream import DeviceConnectivity, DeviceReadings, StreamE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
+    from datetime import datetime
 
     from petit.thingsboard.port import ThingsBoardPort
 
@@ -159,10 +166,17 @@ class FakeThingsBoard:
             stream.deliver(DeviceReadings(device_id=device_id, readings={key: reading}))
 
     def set_connectivity(self, device_id: uuid.UUID, *, online: bool, ts_ms: int | None = None) -> None:
-        """What a device connecting to or leaving the MQTT broker would cause on the streams."""
+        """What a device connecting to or leaving the MQTT broker would cause: stream events and, on
+        connect, the connection time ThingsBoard records."""
         ts = ts_ms if ts_ms is not None else int(self.clock() * 1000)
+        if online and device_id in self.devices:
+            self.devices[device_id].attributes[AttributeScope.SERVER][LAST_CONNECT_TIME] = ts
         for stream in list(self.streams):
             stream.deliver(DeviceConnectivity(device_id=device_id, online=online, ts_ms=ts))
+
+    def report_attributes(self, device_id: uuid.UUID, values: Mapping[str, Value]) -> None:
+        """What a device publishing client attributes would cause (e.g. its pairing proof)."""
+        self._device(device_id).attributes[AttributeScope.REPORTED].update(values)
 
     def register_claim(self, device_name: str, secret_key: str = "") -> None:
         """What a device publishing to its claim topic would cause."""
@@ -365,6 +379,37 @@ class FakeThingsBoard:
     async def telemetry_keys(self, device_id: uuid.UUID) -> list[str]:
         self._enter("telemetry_keys")
         return [key for key, samples in self._device(device_id).telemetry.items() if samples]
+
+    async def connected_since(self, device_id: uuid.UUID) -> datetime | None:
+        self._enter("connected_since")
+        server = self._device(device_id).attributes[AttributeScope.SERVER]
+        return connected_since_from_tb(server.get(LAST_CONNECT_TIME))
+
+    async def pairing_proof(self, device_id: uuid.UUID) -> Value | None:
+        self._enter("pairing_proof")
+        return self._device(device_id).attributes[AttributeScope.REPORTED].get(PAIRING_PROOF)
+
+    async def clear_pairing_proof(self, device_id: uuid.UUID) -> None:
+        self._enter("clear_pairing_proof")
+        self._device(device_id).attributes[AttributeScope.REPORTED].pop(PAIRING_PROOF, None)
+
+    async def show_status(self, device_id: uuid.UUID, values: Mapping[str, Value]) -> None:
+        self._enter("show_status")
+        self._device(device_id).attributes[AttributeScope.SERVER].update(values)
+
+    async def get_settings(self, device_id: uuid.UUID) -> dict[str, Value]:
+        self._enter("get_settings")
+        return dict(self._device(device_id).attributes[AttributeScope.SETTINGS])
+
+    async def save_settings(self, device_id: uuid.UUID, values: Mapping[str, Value]) -> None:
+        self._enter("save_settings")
+        self._device(device_id).attributes[AttributeScope.SETTINGS].update(values)
+
+    async def delete_settings(self, device_id: uuid.UUID, keys: Sequence[str]) -> None:
+        self._enter("delete_settings")
+        stored = self._device(device_id).attributes[AttributeScope.SETTINGS]
+        for key in keys:
+            stored.pop(key, None)
 
     async def get_attributes(
         self, device_id: uuid.UUID, scope: AttributeScope, keys: Sequence[str] | None = None

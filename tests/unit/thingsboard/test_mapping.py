@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 
 import jwt
 import pytest
 from tb_rest_client.models.models_ce import CustomerId, Device, DeviceId, DeviceProfileId
 
 from petit.thingsboard import errors, mapping
-from petit.thingsboard.models import AttributeScope, Reading
+from petit.thingsboard.models import AttributeScope, Reading, Value
 
 pytestmark = pytest.mark.unit
 
@@ -199,3 +200,20 @@ def test_customer_title_is_findable_by_email() -> None:
 )
 def test_ws_url(http: str, ws: str) -> None:
     assert mapping.ws_url(http) == ws
+
+
+@pytest.mark.parametrize("raw", [None, 0])
+def test_never_connected(raw: Value) -> None:
+    assert mapping.connected_since_from_tb(raw) is None
+
+
+def test_connect_time_is_aware_utc_from_milliseconds() -> None:
+    assert mapping.connected_since_from_tb(1_700_000_000_250) == datetime(
+        2023, 11, 14, 22, 13, 20, 250_000, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize("raw", ["yesterday", True, -5, {"ts": 1}])
+def test_connect_time_that_is_not_milliseconds_is_a_protocol_error(raw: Value) -> None:
+    with pytest.raises(errors.ThingsBoardProtocolError):
+        mapping.connected_since_from_tb(raw)
