@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.audit.services import DeviceEventService
@@ -10,6 +11,6 @@ from petit.runtime import Runtime
 
 
 async def provide_device_events(
-    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
+    runtime: NamedDependency[SkipValidation[Runtime]], db_session: NamedDependency[AsyncSession]
 ) -> DeviceEventService:
     return DeviceEventService(session=db_session, clock=runtime.clock)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.auth.errors import NotAuthenticatedError
@@ -16,7 +17,7 @@ from petit.users.repositories import UserRepository
 
 
 async def provide_auth_service(
-    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
+    runtime: NamedDependency[SkipValidation[Runtime]], db_session: NamedDependency[AsyncSession]
 ) -> AuthService:
     settings = runtime.settings
     return AuthService(
@@ -36,7 +37,7 @@ async def provide_auth_service(
 
 
 async def provide_access_claims(
-    request: Request[object, object, State], runtime: NamedDependency[Runtime]
+    request: Request[object, object, State], runtime: NamedDependency[SkipValidation[Runtime]]
 ) -> AccessClaims:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.commands.services import CommandService, DeviceSettingsService
@@ -9,7 +10,7 @@ from petit.runtime import Runtime
 
 
 async def provide_command_service(
-    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
+    runtime: NamedDependency[SkipValidation[Runtime]], db_session: NamedDependency[AsyncSession]
 ) -> CommandService:
     return CommandService(
         devices=owned_devices(db_session), thingsboard=runtime.platform, settings=runtime.settings.commands
@@ -17,7 +18,7 @@ async def provide_command_service(
 
 
 async def provide_device_settings_service(
-    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
+    runtime: NamedDependency[SkipValidation[Runtime]], db_session: NamedDependency[AsyncSession]
 ) -> DeviceSettingsService:
     return DeviceSettingsService(
         devices=owned_devices(db_session), thingsboard=runtime.platform, settings=runtime.settings.commands

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +18,7 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 async def provide_db_session(
-    runtime: NamedDependency[Runtime], scope: Scope
+    runtime: NamedDependency[SkipValidation[Runtime]], scope: Scope
 ) -> AsyncGenerator[AsyncSession, None]:
     # A websocket's scope has no method: it reads.
     method = scope.get("method")

@@ -6,7 +6,7 @@ from typing import Annotated
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter, SkipValidation
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -147,7 +147,7 @@ class DeviceController(Controller):
         device_id: FromPath[uuid.UUID],
         access_claims: NamedDependency[AccessClaims],
         device_service: NamedDependency[DeviceService],
-        runtime: NamedDependency[Runtime],
+        runtime: NamedDependency[SkipValidation[Runtime]],
     ) -> Response[None]:
         platform_id = await device_service.delete(
             access_claims.user_id, device_id, client_ip=client_ip(request, runtime.settings)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.devices.lifecycle import DeviceLifecycle
@@ -21,7 +22,7 @@ def owned_devices(db_session: AsyncSession) -> DeviceLookup:
 
 
 async def provide_device_service(
-    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
+    runtime: NamedDependency[SkipValidation[Runtime]], db_session: NamedDependency[AsyncSession]
 ) -> DeviceService:
     return DeviceService(
         devices=DeviceRepository(db_session),

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import col
 
 from petit.audit.services import DeviceEventService, Outcome
 from petit.db.models import Device, DeviceIntent, IntentKind
@@ -399,30 +399,6 @@ class DeviceLifecycle:
             log.warning("claim.undo_deferred platform_id=%s reason=%s", platform_id, type(exc).__name__)
 
     # -- MAC self-provisioning -----------------------------------------------------------------------
-
-    async def unfinished_provisioning(self, mac: str) -> bool:
-        """Whether petit itself began registering ``mac`` and never finished (an intent is still open)."""
-        found = await self._session.scalar(
-            select(DeviceIntent.id)
-            .where(
-                col(DeviceIntent.kind) == IntentKind.PROVISION.value,
-                col(DeviceIntent.platform_name) == mac,
-            )
-            .limit(1)
-        )
-        return found is not None
-
-    async def forget_unfinished(self, mac: str, platform_device_id: uuid.UUID) -> None:
-        """Undo an earlier, interrupted registration of ``mac`` now, so the device's retry succeeds."""
-        await self._tb.delete_device(platform_device_id)
-        await self._session.execute(
-            delete(DeviceIntent)
-            .where(
-                col(DeviceIntent.kind) == IntentKind.PROVISION.value,
-                col(DeviceIntent.platform_name) == mac,
-            )
-            .execution_options(synchronize_session=False)
-        )
 
     async def provision(
         self,

@@ -3,6 +3,7 @@ from __future__ import annotations
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import SkipValidation
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from petit.health.schemas import Liveness, Readiness
@@ -30,7 +31,7 @@ class HealthController(Controller):
             )
         },
     )
-    async def get_readiness(self, runtime: NamedDependency[Runtime]) -> Response[Readiness]:
+    async def get_readiness(self, runtime: NamedDependency[SkipValidation[Runtime]]) -> Response[Readiness]:
         readiness = await runtime.health.readiness()
         status = HTTP_200_OK if readiness.status == "ok" else HTTP_503_SERVICE_UNAVAILABLE
         return Response(readiness, status_code=status)

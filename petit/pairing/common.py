@@ -23,7 +23,7 @@ __all__ = ["RESERVED_NAME_PREFIX", "ownership_attributes", "reserved_device_name
 def ownership_attributes(
     *, state: str, owner: str, flow: str | None = None, at: datetime | None = None
 ) -> dict[str, Value]:
-    """SERVER_SCOPE attributes that show operators, in ThingsBoard's UI, where the device stands."""
+    """The status that shows operators, in ThingsBoard's UI, where the device stands."""
     values: dict[str, Value] = {"pairingState": state, "owner": owner}
     if flow is not None and at is not None:
         values["lastProvisioning"] = {"flow": flow, "at": at.isoformat()}

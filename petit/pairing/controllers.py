@@ -5,7 +5,7 @@ import uuid
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, SkipValidation
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -195,7 +195,7 @@ class ReleaseController(Controller):
         db_session: NamedDependency[AsyncSession],
         release_service: NamedDependency[ReleaseService],
         settings: NamedDependency[Settings],
-        runtime: NamedDependency[Runtime],
+        runtime: NamedDependency[SkipValidation[Runtime]],
     ) -> Response[None]:
         user = await _user(db_session, access_claims)
         device = await DeviceRepository(db_session).get_owned(user.id, device_id)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.devices.deps import device_lifecycle
@@ -11,7 +12,7 @@ from petit.runtime import Runtime
 
 
 async def provide_pairing_service(
-    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
+    runtime: NamedDependency[SkipValidation[Runtime]], db_session: NamedDependency[AsyncSession]
 ) -> PairingService:
     advancer = pairing_advancer(
         sessionmaker=runtime.sessionmaker,
@@ -34,7 +35,7 @@ async def provide_pairing_service(
 
 
 async def provide_claim_service(
-    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
+    runtime: NamedDependency[SkipValidation[Runtime]], db_session: NamedDependency[AsyncSession]
 ) -> ClaimService:
     return ClaimService(
         session=db_session,
@@ -49,6 +50,6 @@ async def provide_claim_service(
 
 
 async def provide_release_service(
-    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
+    runtime: NamedDependency[SkipValidation[Runtime]], db_session: NamedDependency[AsyncSession]
 ) -> ReleaseService:
     return ReleaseService(lifecycle=device_lifecycle(runtime, db_session))

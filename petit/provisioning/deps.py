@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.audit.services import DeviceEventService
@@ -12,7 +13,7 @@ from petit.runtime import Runtime
 
 
 async def provide_provisioning_service(
-    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
+    runtime: NamedDependency[SkipValidation[Runtime]], db_session: NamedDependency[AsyncSession]
 ) -> ProvisioningService:
     return ProvisioningService(
         provisioned=ProvisionedDeviceRepository(db_session),

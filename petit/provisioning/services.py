@@ -155,12 +155,9 @@ class ProvisioningService:
         return await self._provision_again(row, device_secret, subjects, client_ip)
 
     async def _provision_new(self, mac: str, client_ip: str) -> ProvisionedCredentials:
+        # An earlier attempt of petit's that failed half-way was undone at once (or, when ThingsBoard was
+        # away, is undone by the sweeper within a minute), so it does not lock the device out.
         existing = await self._tb.find_device(mac)
-        if existing is not None and await self._lifecycle.unfinished_provisioning(mac):
-            # petit's own earlier attempt, interrupted before the device got its credentials: undone now so
-            # the device's retry succeeds instead of waiting for the sweeper.
-            await self._lifecycle.forget_unfinished(mac, existing.id)
-            existing = None
         if existing is not None:
             # Registered through ThingsBoard's own /provision (or by hand): petit never issued a device secret
             # for it, so it cannot tell the real device from someone who read the MAC off a label.

@@ -19,7 +19,7 @@ from litestar import Controller, Request, WebSocket, get, websocket
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import WebSocketDisconnect
-from litestar.params import FromQuery, HeaderParameter, QueryParameter
+from litestar.params import FromQuery, HeaderParameter, QueryParameter, SkipValidation
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from petit.auth.deps import provide_access_claims
@@ -197,7 +197,7 @@ async def _receiver(socket: WebSocket[Any, Any, Any], hub: Hub, session: Session
 
 @websocket("/ws")
 async def stream_socket(  # noqa: C901, PLR0912 - one linear protocol
-    socket: WebSocket[Any, Any, Any], runtime: NamedDependency[Runtime]
+    socket: WebSocket[Any, Any, Any], runtime: NamedDependency[SkipValidation[Runtime]]
 ) -> None:
     hub = runtime.hub
     await socket.accept()
@@ -280,7 +280,7 @@ class StreamController(Controller):
         self,
         request: Request[object, object, State],
         access_claims: NamedDependency[AccessClaims],
-        runtime: NamedDependency[Runtime],
+        runtime: NamedDependency[SkipValidation[Runtime]],
         devices: FromQuery[str | None] = None,
         keys: FromQuery[str | None] = None,
         last_seq: Annotated[int | None, QueryParameter(name="lastSeq", ge=0)] = None,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.devices.repositories import DeviceRepository
@@ -10,7 +11,7 @@ from petit.users.repositories import UserRepository
 
 
 async def provide_stream_service(
-    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
+    runtime: NamedDependency[SkipValidation[Runtime]], db_session: NamedDependency[AsyncSession]
 ) -> StreamService:
     return StreamService(
         users=UserRepository(db_session),

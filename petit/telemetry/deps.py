@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.devices.deps import owned_devices
@@ -9,7 +10,7 @@ from petit.telemetry.services import TelemetryService
 
 
 async def provide_telemetry_service(
-    runtime: NamedDependency[Runtime], db_session: NamedDependency[AsyncSession]
+    runtime: NamedDependency[SkipValidation[Runtime]], db_session: NamedDependency[AsyncSession]
 ) -> TelemetryService:
     return TelemetryService(
         devices=owned_devices(db_session),

@@ -24,16 +24,16 @@ from petit.thingsboard.client import ThingsBoardClient
 from petit.thingsboard.errors import ThingsBoardUnavailableError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
     from contextlib import AbstractAsyncContextManager
 
     from litestar import Litestar
 
     from petit.settings import Settings
 
-pytestmark = pytest.mark.integration
+    Serve = Callable[[Litestar], AbstractAsyncContextManager[httpx.AsyncClient]]
 
-Serve = Callable[["Litestar"], "AbstractAsyncContextManager[httpx.AsyncClient]"]
+pytestmark = pytest.mark.integration
 
 
 class LosesOneAnswer:
@@ -56,7 +56,7 @@ class LosesOneAnswer:
         return lost
 
 
-async def eventually(check: Callable[[], Any], *, within: float = 15.0, what: str) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 15.0, what: str) -> None:
     deadline = time.monotonic() + within
     while not await check():
         if time.monotonic() > deadline:
@@ -158,7 +158,11 @@ async def test_pairing_start(world: World, step: str) -> None:
 async def test_mac_provisioning(world: World, step: str) -> None:
     keys: dict[str, str] = world.keys  # type: ignore[attr-defined]
     mac = secrets.token_hex(6).upper()
-    body = {"macAddress": mac, "provisionDeviceKey": keys["device_key"], "provisionDeviceSecret": keys["device_secret"]}
+    body = {
+        "macAddress": mac,
+        "provisionDeviceKey": keys["device_key"],
+        "provisionDeviceSecret": keys["device_secret"],
+    }
     world.port.method = step
     assert_unavailable(await world.http.post("/provisioning/devices", json=body))
     # The device retries at once: petit's own unfinished attempt must not lock its MAC out.
@@ -166,7 +170,9 @@ async def test_mac_provisioning(world: World, step: str) -> None:
     assert retry.status_code in {200, 201}, retry.text
     await eventually(world.swept_clean, what="intent swept")
     assert await world.platform_names(mac) == {mac}
-    credentials = await world.port.inner.get_credentials((await world.port.inner.find_device(mac)).id)  # type: ignore[union-attr]
+    record = await world.port.inner.find_device(mac)
+    assert record is not None
+    credentials = await world.port.inner.get_credentials(record.id)
     assert credentials.access_token == retry.json()["accessToken"]
 
 
@@ -189,4 +195,4 @@ async def test_gateway_claim_delivers_or_keeps_the_old_token(world: World, step:
 
     retry = await world.http.post("/gateway/devices/claim", json={"token": token})
     assert retry.status_code == 200, retry.text
-    assert (await world.port.inner.get_credentials(platform.id)).access_token == retry.json()["accessToken"]
+    assert (await world.port.inner.get_credentials(platform.id)).access_token == retry.json()["access_token"]

@@ -77,7 +77,7 @@ async def test_start_fails_cleanly_when_the_platform_drops_after_creating_the_de
     app = create_app(fake_settings, thingsboard=fake)
     async with serve(app) as client:
         headers = await _user(client)
-        fake.fail_next("save_attributes", ThingsBoardUnavailableError("down mid-flow"))
+        fake.fail_next("show_status", ThingsBoardUnavailableError("down mid-flow"))
         response = await client.post("/pairings", json={"name": "lamp"}, headers=headers)
         assert response.status_code == 503
         assert fake.devices == {}

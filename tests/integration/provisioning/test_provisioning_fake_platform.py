@@ -54,7 +54,7 @@ async def test_startup_sets_the_provisioning_profile_up(kit: Gateway, fake: Fake
     assert fake.provisioning_profiles["petit-provisioning"] == (KEYS["device_key"], KEYS["device_secret"])
 
 
-@pytest.mark.parametrize("step", ["get_credentials", "save_attributes"])
+@pytest.mark.parametrize("step", ["get_credentials", "show_status"])
 async def test_a_failure_after_creating_the_device_deletes_it(
     kit: Gateway, fake: FakeThingsBoard, step: str
 ) -> None:
