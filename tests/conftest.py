@@ -1,7 +1,13 @@
 """Root fixtures. All of them are lazy: nothing touches PostgreSQL or Redis unless a test asks for it.
 
+Every test that uses ``database_url`` (directly or through ``make_settings``, ``settings``, ``app``,
+``client``) runs once per database backend: ``[pg]`` on PostgreSQL, production's database, and ``[sqlite]``
+on SQLite, the embedded default of ``petit dev``. ``PETIT_TEST_BACKENDS=sqlite`` (or ``--backends sqlite``)
+runs only the named ones; ``@pytest.mark.backends("postgresql")`` pins a test that is about one backend.
+
 PostgreSQL: each xdist worker gets a fresh database (``petit_test_<worker>_<random>``), migrated with Alembic,
 dropped at the end of the session; every table is truncated after each test that used it.
+SQLite: each xdist worker migrates one template file; every test gets its own copy in ``tmp_path``.
 Redis: every test gets its own key prefix, deleted afterwards.
 Override the servers with ``PETIT_TEST_DATABASE_URL`` (an admin URL) and ``PETIT_TEST_REDIS_URL``.
 """
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -30,6 +37,8 @@ from petit.db.models import metadata
 from petit.settings import Environment, Settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from litestar import Litestar
 
 T = TypeVar("T")
@@ -39,6 +48,49 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 #: Cheap argon2 parameters: hashing cost is not what these tests are about.
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_cost_kib": 1024, "argon2_parallelism": 1}
+
+
+#: Database backends the suite knows, with the test id each gets.
+BACKENDS = {"postgresql": "pg", "sqlite": "sqlite"}
+BACKEND_ALIASES = {"pg": "postgresql", "postgres": "postgresql", **{name: name for name in BACKENDS}}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backends",
+        default=os.environ.get("PETIT_TEST_BACKENDS", ",".join(BACKENDS)),
+        help="comma-separated database backends to run database tests on (postgresql, sqlite); "
+        "default: $PETIT_TEST_BACKENDS or all",
+    )
+
+
+def selected_backends(config: pytest.Config) -> list[str]:
+    names = [name.strip().lower() for name in str(config.getoption("backends")).split(",") if name.strip()]
+    unknown = [name for name in names if name not in BACKEND_ALIASES]
+    if unknown or not names:
+        raise pytest.UsageError(
+            f"--backends/PETIT_TEST_BACKENDS: unknown {unknown}; choose from {list(BACKENDS)}"
+        )
+    return list(dict.fromkeys(BACKEND_ALIASES[name] for name in names))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    selected_backends(config)  # a typo fails the run once, up front, not in every module's collection
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Parametrising the one fixture every database test depends on doubles exactly those tests; unit,
+    # emulator and contract tests never reach it.
+    if "db_backend" not in metafunc.fixturenames:
+        return
+    selected = selected_backends(metafunc.config)
+    marker = metafunc.definition.get_closest_marker("backends")
+    allowed = [BACKEND_ALIASES[name] for name in marker.args] if marker else list(BACKENDS)
+    params = [pytest.param(name, id=BACKENDS[name]) for name in allowed if name in selected]
+    if not params:
+        reason = f"runs on {', '.join(allowed)}; selected: {', '.join(selected)}"
+        params = [pytest.param(allowed[0], id=BACKENDS[allowed[0]], marks=pytest.mark.skip(reason=reason))]
+    metafunc.parametrize("db_backend", params, indirect=True)
 
 
 def run_in_thread(fn: Callable[[], Awaitable[T]]) -> T:
@@ -125,9 +177,33 @@ def run_sync() -> Callable[[Callable[[], Awaitable[T]]], T]:
     return run_in_thread
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file per xdist worker; tests copy it rather than migrate again."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "petit.sqlite3"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-async def database_url(worker_database_url: str) -> AsyncIterator[str]:
-    """The worker's migrated database, emptied after the test."""
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """The database backend this test runs on (``postgresql`` or ``sqlite``); see the module docstring."""
+    backend: str = request.param
+    return backend
+
+
+@pytest.fixture
+async def database_url(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A migrated, empty database on this test's backend, for this test alone."""
+    if db_backend == "sqlite":
+        # Requested here, not as an argument, so a run on one backend never sets up the other.
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "petit.sqlite3"
+        # Migrations run on a plain engine, never in WAL mode: the file alone is the whole database.
+        shutil.copyfile(template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    worker_database_url: str = request.getfixturevalue("worker_database_url")
     yield worker_database_url
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     engine = create_async_engine(worker_database_url, poolclass=NullPool)

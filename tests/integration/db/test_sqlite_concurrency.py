@@ -17,7 +17,6 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from petit.db.engine import create_engine, create_sessionmaker
-from petit.db.migrate import upgrade
 from petit.db.models import User
 from petit.settings import DatabaseSettings
 
@@ -33,17 +32,10 @@ BUSY_TIMEOUT_S = 20.0
 WRITERS = 12
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
 @pytest.fixture
-def database(template: Path, tmp_path: Path) -> Path:
+def database(sqlite_template: Path, tmp_path: Path) -> Path:
     path = tmp_path / "petit.sqlite3"
-    path.write_bytes(template.read_bytes())
+    path.write_bytes(sqlite_template.read_bytes())
     return path
 
 
