@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 from contextlib import ExitStack
@@ -81,12 +82,25 @@ def dev(host: str, port: int, tb_http_port: int | None, tb_mqtt_port: int | None
     _ensure_sqlite_dir(settings.db.url)
     upgrade(settings.db.url)
 
-    with ExitStack() as stack:
-        if settings.thingsboard.url:
-            thingsboard_line = f"{settings.thingsboard.url} (PETIT_THINGSBOARD__URL)"
-        else:
-            settings, thingsboard_line = _start_embedded_emulator(stack, settings, tb_http_port, tb_mqtt_port)
-        _serve_dev(settings, host, port, thingsboard_line)
+    # After a graceful shutdown uvicorn raises the signal that asked for it again, under the handler it
+    # found. The default one would end the process right there, before this ExitStack stops the embedded
+    # emulator, whose last writes would then never reach its data file. Installed before the emulator
+    # starts, so a signal during startup unwinds the same way.
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with ExitStack() as stack:
+            if settings.thingsboard.url:
+                thingsboard_line = f"{settings.thingsboard.url} (PETIT_THINGSBOARD__URL)"
+            else:
+                settings, thingsboard_line = _start_embedded_emulator(
+                    stack, settings, tb_http_port, tb_mqtt_port
+                )
+            _serve_dev(settings, host, port, thingsboard_line)
+    except _StopSignalError:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _start_embedded_emulator(
@@ -157,6 +171,14 @@ def _serve_dev(settings: Settings, host: str, port: int, thingsboard_line: str) 
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, log_level=settings.log.level.lower()))
     server.run(sockets=[sock])
+
+
+class _StopSignalError(Exception):
+    """SIGINT or SIGTERM, once uvicorn is done with it."""
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _StopSignalError
 
 
 @main.command()
