@@ -4,6 +4,9 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
+# Unset: the embedded ThingsBoard emulator keeps the ports it used last (var/thingsboard-emulator.ports.json).
+TB_HTTP_PORT ?=
+TB_MQTT_PORT ?=
 
 .PHONY: install dev lint types test test-fast openapi check
 
@@ -11,7 +14,8 @@ install:
 	@scripts/bootstrap.sh
 
 dev: install
-	uv run petit dev --host $(HOST) --port $(PORT)
+	uv run petit dev --host $(HOST) --port $(PORT) \
+		$(if $(TB_HTTP_PORT),--tb-http-port $(TB_HTTP_PORT)) $(if $(TB_MQTT_PORT),--tb-mqtt-port $(TB_MQTT_PORT))
 
 lint: install
 	uv run ruff check .

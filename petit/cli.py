@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 from contextlib import ExitStack
@@ -12,7 +13,9 @@ import uvicorn
 from pydantic import SecretStr, ValidationError
 from sqlalchemy.engine import make_url
 
+from petit import emulator_ports
 from petit.db.engine import is_sqlite
+from petit.emulator_ports import DEFAULT_HTTP_PORT, DEFAULT_MQTT_PORT, HTTP_FLAG, MQTT_FLAG
 from petit.settings import Environment, Settings
 
 
@@ -48,45 +51,102 @@ def main() -> None:
 @click.option(
     "--port", default=8000, show_default=True, type=int, help="Port to listen on (0: any free port)."
 )
-def dev(host: str, port: int) -> None:
+@click.option(
+    "--tb-http-port",
+    type=click.IntRange(0, 65535),
+    help="Embedded ThingsBoard emulator's REST/WebSocket port, remembered for later runs "
+    f"(0: any free port). First run default: {DEFAULT_HTTP_PORT}.",
+)
+@click.option(
+    "--tb-mqtt-port",
+    type=click.IntRange(0, 65535),
+    help="Embedded ThingsBoard emulator's device MQTT port, remembered for later runs "
+    f"(0: any free port). First run default: {DEFAULT_MQTT_PORT}.",
+)
+def dev(host: str, port: int, tb_http_port: int | None, tb_mqtt_port: int | None) -> None:
     """Run petit on its embedded defaults: SQLite file, in-process cache unless PETIT_REDIS__URL is set, and
-    the ThingsBoard emulator in-process unless PETIT_THINGSBOARD__URL is set."""
+    the ThingsBoard emulator in-process unless PETIT_THINGSBOARD__URL is set.
+
+    The emulator's ports are kept in var/thingsboard-emulator.ports.json, so devices paired with it find
+    their MQTT broker again after a restart."""
     from petit.db.migrate import upgrade  # noqa: PLC0415
 
     base = _load_settings(environment=Environment.DEVELOPMENT)
     settings = base.model_copy(
         update={"thingsboard": base.thingsboard.model_copy(update={"embedded_emulator": True})}
     )
+    if settings.thingsboard.url and (tb_http_port is not None or tb_mqtt_port is not None):
+        raise click.UsageError(
+            f"{HTTP_FLAG} and {MQTT_FLAG} place the embedded emulator, which PETIT_THINGSBOARD__URL replaces"
+        )
     _ensure_sqlite_dir(settings.db.url)
     upgrade(settings.db.url)
 
-    with ExitStack() as stack:
-        if settings.thingsboard.url:
-            thingsboard_line = f"{settings.thingsboard.url} (PETIT_THINGSBOARD__URL)"
-        else:
-            settings, thingsboard_line = _start_embedded_emulator(stack, settings)
-        _serve_dev(settings, host, port, thingsboard_line)
+    # After a graceful shutdown uvicorn raises the signal that asked for it again, under the handler it
+    # found. The default one would end the process right there, before this ExitStack stops the embedded
+    # emulator, whose last writes would then never reach its data file. Installed before the emulator
+    # starts, so a signal during startup unwinds the same way.
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with ExitStack() as stack:
+            if settings.thingsboard.url:
+                thingsboard_line = f"{settings.thingsboard.url} (PETIT_THINGSBOARD__URL)"
+            else:
+                settings, thingsboard_line = _start_embedded_emulator(
+                    stack, settings, tb_http_port, tb_mqtt_port
+                )
+            _serve_dev(settings, host, port, thingsboard_line)
+    except _StopSignalError:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-def _start_embedded_emulator(stack: ExitStack, settings: Settings) -> tuple[Settings, str]:
+def _start_embedded_emulator(
+    stack: ExitStack, settings: Settings, http_port: int | None, mqtt_port: int | None
+) -> tuple[Settings, str]:
     from thingsboard_emulator import Emulator  # noqa: PLC0415 - only dev mode needs it
 
+    host = "127.0.0.1"
     # Beside the SQLite database, so devices petit knows survive a restart on the ThingsBoard side too.
     data_file = Path("var/thingsboard-emulator.sqlite3")
     data_file.parent.mkdir(parents=True, exist_ok=True)
-    emulator = stack.enter_context(Emulator("127.0.0.1", 0, 0, data_file=str(data_file)).run_in_thread())
+    ports_file = data_file.with_suffix(".ports.json")
+    try:
+        remembered = emulator_ports.load(ports_file)
+        wanted = emulator_ports.choose(
+            host, http=http_port, mqtt=mqtt_port, remembered=remembered, path=ports_file
+        )
+    except emulator_ports.PortsError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        emulator = stack.enter_context(
+            Emulator(host, wanted.http, wanted.mqtt, data_file=str(data_file)).run_in_thread()
+        )
+    except OSError as exc:
+        # Taken between the check and the bind.
+        raise click.ClickException(
+            f"the ThingsBoard emulator could not listen on {host} (HTTP {wanted.http or 'any'}, MQTT "
+            f"{wanted.mqtt or 'any'}): {exc}; pick other ports with {HTTP_FLAG} / {MQTT_FLAG}"
+        ) from None
+    bound = emulator_ports.EmulatorPorts(http=emulator.http_port, mqtt=emulator.mqtt_port)
+    if bound != remembered:
+        emulator_ports.save(ports_file, bound)
     thingsboard = settings.thingsboard.model_copy(
         update={
             "url": emulator.http_url,
             "username": "tenant@thingsboard.org",
             "password": SecretStr("tenant"),
-            "mqtt_host": "127.0.0.1",
+            "mqtt_host": host,
             "mqtt_port": emulator.mqtt_port,
         }
     )
     line = (
-        f"emulator in-process: REST {emulator.http_url}  MQTT 127.0.0.1:{emulator.mqtt_port}  "
-        f"WebSocket {emulator.ws_url}/api/ws  (data: {data_file}; UI logins tenant@thingsboard.org/tenant)"
+        f"emulator in-process: REST {emulator.http_url}  MQTT {host}:{emulator.mqtt_port}  "
+        f"WebSocket {emulator.ws_url}/api/ws  (data: {data_file}; UI logins tenant@thingsboard.org/tenant)\n"
+        f"               ports kept in {ports_file} for paired devices; "
+        f"move them with {HTTP_FLAG} / {MQTT_FLAG}"
     )
     return settings.model_copy(update={"thingsboard": thingsboard}), line
 
@@ -111,6 +171,14 @@ def _serve_dev(settings: Settings, host: str, port: int, thingsboard_line: str) 
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, log_level=settings.log.level.lower()))
     server.run(sockets=[sock])
+
+
+class _StopSignalError(Exception):
+    """SIGINT or SIGTERM, once uvicorn is done with it."""
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _StopSignalError
 
 
 @main.command()

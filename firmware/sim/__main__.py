@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import signal
 import sys
 import threading
@@ -64,8 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     world = build_world(args)
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stop.is_set():
+            # Asked twice: whatever the clean shutdown is waiting for, do not make the user reach for kill -9.
+            os._exit(128 + signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     options = {
         "mqtt_host": args.mqtt_host,
         "mqtt_port": args.mqtt_port,
@@ -80,16 +88,16 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.flush()
 
     with Fleet(world, **options) as fleet:
-        devices = fleet.spawn(args.count, args.base_port, progress)
+        devices = fleet.spawn(args.count, args.base_port, progress, stop)
         if fleet_display:
             sys.stderr.write("\n")
-        for device in devices if args.count <= 20 or args.json else devices[:5]:
+        for device in devices if len(devices) <= 20 or args.json else devices[:5]:
             identity = device.identity
             line = {"deviceId": identity["deviceId"], "mac": identity["mac"], "url": device.local_url}
             text = f"{identity['deviceId']}  {identity['mac']}  {device.local_url}"
             print(json.dumps(line) if args.json else text, flush=True)
-        if args.count > 20 and not args.json:
-            rest = f"... and {args.count - 5} more (--json lists them all)"
+        if len(devices) > 20 and not args.json:
+            rest = f"... and {len(devices) - 5} more (--json lists them all)"
             print(rest, flush=True)
         while not stop.wait(1.0):
             if args.count > 1 and not args.json:

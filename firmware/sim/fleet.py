@@ -9,8 +9,10 @@ calls block (as they do on the real device).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,6 +120,7 @@ class SimDevice:
 
     def start(self) -> None:
         self._stop.clear()
+        self.mqtt.resume()
         name = "sim-" + self.identity["deviceId"]
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -130,10 +133,23 @@ class SimDevice:
                 self._wake.clear()
 
     def stop(self) -> None:
+        self.request_stop()
+        self.join(time.monotonic() + 10)
+
+    def request_stop(self) -> None:
+        """Tell the step thread to finish, cutting short any MQTT wait it is in; returns at once."""
         self._stop.set()
         self._wake.set()
+        self.mqtt.cancel()
+
+    def join(self, deadline: float) -> None:
+        """Wait for the step thread until ``deadline`` (monotonic), then drop the MQTT link.
+
+        A thread still blocked in a socket connect (a broker host that drops packets) is left behind:
+        it is a daemon, and the connect's own timeout ends it.
+        """
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
             self._thread = None
         self.mqtt.disconnect()
 
@@ -163,10 +179,17 @@ class Fleet:
         self.close()
 
     def spawn(
-        self, count: int = 1, base_port: int = 0, progress: Callable[[int, int], None] | None = None
+        self,
+        count: int = 1,
+        base_port: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> list[SimDevice]:
+        """Start ``count`` devices; stops early once ``stop`` is set (a large fleet takes a while)."""
         created = []
         for i in range(count):
+            if stop is not None and stop.is_set():
+                break
             device = SimDevice(self.world, index=len(self.devices), **self.device_options)
             port = base_port + i if base_port else 0
             asyncio.run_coroutine_threadsafe(device.serve(port), self._loop).result(timeout=10)
@@ -177,13 +200,25 @@ class Fleet:
                 progress(i + 1, count)
         return created
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 3.0) -> None:
+        """Stop every device and server within about ``timeout_s``, whatever state the devices are in."""
+        # All at once, then one shared deadline: stopping devices one by one let the rest keep retrying a
+        # dead broker meanwhile, each blocking connect adding its timeout to the shutdown.
         for device in self.devices:
-            device.stop()
+            device.request_stop()
+        deadline = time.monotonic() + timeout_s
+        for device in self.devices:
+            device.join(deadline)
         if self._thread.is_alive():
-            for device in self.devices:
-                asyncio.run_coroutine_threadsafe(device.close_server(), self._loop).result(timeout=10)
+
+            async def close_servers() -> None:
+                await asyncio.gather(*(device.close_server() for device in self.devices))
+
+            future = asyncio.run_coroutine_threadsafe(close_servers(), self._loop)
+            with contextlib.suppress(TimeoutError):
+                future.result(timeout=max(0.1, deadline - time.monotonic()))
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-        self._loop.close()
+            self._thread.join(timeout=max(0.1, deadline - time.monotonic()))
+        if not self._thread.is_alive():
+            self._loop.close()
         self.devices = []

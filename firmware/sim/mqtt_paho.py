@@ -134,6 +134,9 @@ class PahoMqtt:
         self._reason = 0
         self._lost = False
         self._puback: dict[int, int] = {}
+        # Set when the simulator shuts down: every wait below ends at once instead of running its timeout,
+        # so a device retrying a dead broker does not hold up the process.
+        self.cancelled = threading.Event()
 
     # paho callbacks (the shared network thread). A client this adapter has already dropped may still
     # report (its DISCONNECT goes out after disconnect() returns): it must not touch the current link.
@@ -157,13 +160,27 @@ class PahoMqtt:
 
     # the port
 
+    def cancel(self) -> None:
+        """Abandon the link and any wait in progress (thread-safe); ``resume()`` before using it again."""
+        self.cancelled.set()
+        self._connack.set()
+
+    def resume(self) -> None:
+        self.cancelled.clear()
+
+    def _check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise st.MqttFailure(st.MQTT_CONNECTION_LOST, "simulator shutting down")
+
     def connect(self, host: str, port: int, username: str, client_id: str) -> None:
         self.disconnect()
         delay = self.world.server_delay_s
         if delay >= self.connect_timeout_s:
-            time.sleep(self.connect_timeout_s)
+            self.cancelled.wait(self.connect_timeout_s)
+            self._check_cancelled()
             raise st.MqttFailure(st.MQTT_CONNECTION_TIMEOUT, "no CONNACK in time")
-        time.sleep(delay)
+        self.cancelled.wait(delay)
+        self._check_cancelled()
         if self.world.broker_unreachable:
             port = closed_port()
         if self.world.bad_token and username != "provision":
@@ -180,6 +197,7 @@ class PahoMqtt:
         client.on_publish = self._on_publish
         _NETWORK.attach(client)
         self._connack.clear()
+        self._check_cancelled()  # after the clear: a cancel() from here on still ends the CONNACK wait
         self._lost = False
         self._inbox.clear()
         self._puback.clear()
@@ -196,8 +214,9 @@ class PahoMqtt:
         except OSError as error:
             self._client = None
             raise st.MqttFailure(st.socket_title(st.REFUSED), str(error)) from None
-        if not self._connack.wait(self.connect_timeout_s):
+        if not self._connack.wait(self.connect_timeout_s) or self.cancelled.is_set():
             self.disconnect()
+            self._check_cancelled()
             raise st.MqttFailure(st.socket_title(st.TIMEOUT), "no CONNACK in time")
         if self._reason != 0:
             self.disconnect()
@@ -219,11 +238,13 @@ class PahoMqtt:
         if qos == 0:
             return
         if delay >= self.ack_timeout_s:
-            time.sleep(self.ack_timeout_s)
+            self.cancelled.wait(self.ack_timeout_s)
+            self._check_cancelled()
             raise st.MqttFailure(st.SERVER_REQUEST_TIMEOUT, "no PUBACK in time")
-        time.sleep(delay)
+        self.cancelled.wait(delay)
         deadline = time.monotonic() + self.ack_timeout_s - delay
         while info.mid not in self._puback:
+            self._check_cancelled()
             if self._lost:
                 raise st.MqttFailure(st.MQTT_CONNECTION_LOST, "connection lost before PUBACK")
             if time.monotonic() >= deadline:
@@ -234,6 +255,7 @@ class PahoMqtt:
             raise st.MqttFailure(st.SERVER_ERROR, "PUBACK reason " + hex(reason))
 
     def poll(self) -> list[tuple[str, bytes]]:
+        self._check_cancelled()
         if self._client is None or self._lost:
             raise st.MqttFailure(st.MQTT_CONNECTION_LOST, "connection lost")
         out = []
@@ -248,6 +270,7 @@ class PahoMqtt:
             client.disconnect()
 
     def _require(self) -> paho.Client:
+        self._check_cancelled()
         if self._client is None or self._lost:
             raise st.MqttFailure(st.MQTT_CONNECTION_LOST, "not connected")
         return self._client
