@@ -16,6 +16,8 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from petit.runtime import runtime_of
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
