@@ -15,14 +15,21 @@ from petit.runtime import Runtime
 #: Methods whose handlers may write; every other request (and a websocket) gets a read-only session, which
 #: on SQLite does not queue for the write lock (see ``petit.db.engine``).
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: ``opt`` key of a route that writes although its method says it reads (seed 001's GET provisioning).
+WRITES_OPT = "db_writes"
+
+
+def writes(scope: Scope) -> bool:
+    if scope.get("method") in WRITE_METHODS:
+        return True
+    handler = scope.get("route_handler")
+    return bool(handler is not None and handler.opt.get(WRITES_OPT))
 
 
 async def provide_db_session(
     runtime: NamedDependency[SkipValidation[Runtime]], scope: Scope
 ) -> AsyncGenerator[AsyncSession, None]:
-    # A websocket's scope has no method: it reads.
-    method = scope.get("method")
-    sessionmaker = runtime.sessionmaker if method in WRITE_METHODS else runtime.read_sessionmaker
+    sessionmaker = runtime.sessionmaker if writes(scope) else runtime.read_sessionmaker
     async with sessionmaker() as session:
         try:
             yield session

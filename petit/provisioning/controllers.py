@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from petit.auth.deps import client_ip, provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
+from petit.db.deps import WRITES_OPT
 from petit.devices.errors import DeviceNotFoundError
 from petit.errors import (
     MalformedJsonError,
@@ -118,6 +119,7 @@ class DebugProvisioningController(Controller):
     @get(
         "/provisioning",
         operation_id="DebugProvisioning",
+        opt={WRITES_OPT: True},
         summary="Seed 001's unauthenticated provisioning (development only)",
         description="Registers a new MAC with the configured provision credentials. A MAC already registered "
         "is refused: this route never hands out an existing device's token. Rate limited.",

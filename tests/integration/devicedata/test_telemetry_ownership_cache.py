@@ -75,7 +75,7 @@ async def test_row_deleted_by_another_process_is_unreadable_within_the_ttl(kit: 
     device_id = url.split("/")[2]
     # Straight through SQL, not the repository: what this process sees when another worker deletes the row.
     async with runtime_of(kit.app).sessionmaker() as session:
-        await session.execute(delete(Device).where(Device.id == device_id))  # type: ignore[arg-type]
+        await session.execute(delete(Device).where(Device.id == uuid.UUID(device_id)))  # type: ignore[arg-type]
         await session.commit()
 
     # Still answered from the cache right after (that is the cache working), but not beyond the TTL.

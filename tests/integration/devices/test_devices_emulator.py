@@ -16,7 +16,6 @@ import httpx
 import pytest
 from paho.mqtt import client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from petit.app import create_app
@@ -24,6 +23,7 @@ from petit.devices.reconcile import Reconciler
 from petit.devices.repositories import DeviceRepository
 from petit.lib.clock import SystemClock
 from petit.runtime import runtime_of
+from tests.sqltext import scalar
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -89,11 +89,9 @@ def port_of(app: Litestar) -> ThingsBoardPort:
 
 async def platform_id(engine: AsyncEngine, device_id: str) -> uuid.UUID:
     async with engine.connect() as conn:
-        value = (
-            await conn.execute(
-                text("SELECT platform_device_id FROM devices WHERE id = :id"), {"id": device_id}
-            )
-        ).scalar_one()
+        value = await scalar(
+            conn, "SELECT platform_device_id FROM devices WHERE id = :id", {"id": uuid.UUID(str(device_id))}
+        )
     return uuid.UUID(str(value))
 
 
@@ -199,11 +197,9 @@ async def test_signup_during_an_outage_links_on_next_use(
     emulator.faults.rest_unavailable()
     account = await signup(client)
     async with db_engine.connect() as conn:
-        state = (
-            await conn.execute(
-                text("SELECT platform_link_state FROM users WHERE id = :id"), {"id": account.id}
-            )
-        ).scalar_one()
+        state = await scalar(
+            conn, "SELECT platform_link_state FROM users WHERE id = :id", {"id": uuid.UUID(str(account.id))}
+        )
     assert state == "pending"
     emulator.faults.clear()
     response = await client.post("/devices", json={"name": "lamp"}, headers=account.headers)

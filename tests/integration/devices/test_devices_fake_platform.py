@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from petit.app import create_app
 from petit.devices.repositories import DeviceRepository
 from petit.thingsboard.errors import ThingsBoardNotFoundError, ThingsBoardUnavailableError
 from tests.fakes.thingsboard import FakeThingsBoard
+from tests.sqltext import fetch
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -50,7 +50,7 @@ async def client(settings: Settings, fake: FakeThingsBoard, serve: Serve) -> Any
 
 async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list[Any]:
     async with engine.connect() as conn:
-        return list((await conn.execute(text(sql), params)).all())
+        return await fetch(conn, sql, params)
 
 
 async def test_signup_creates_a_customer_titled_after_the_user(

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from petit.app import create_app
 from petit.devices.reconcile import Reconciler
 from petit.lib.clock import SystemClock
 from petit.thingsboard.errors import ThingsBoardUnavailableError
+from tests import sqltext
 from tests.fakes.thingsboard import FakeThingsBoard
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def reconciler(engine: AsyncEngine, fake: FakeThingsBoard, *, grace_s: float = 0
 
 async def scalar(engine: AsyncEngine, sql: str, **params: Any) -> Any:
     async with engine.connect() as conn:
-        return (await conn.execute(text(sql), params)).scalar()
+        return await sqltext.scalar(conn, sql, params)
 
 
 async def test_a_consistent_world_has_no_drift(
@@ -72,7 +72,7 @@ async def test_each_kind_of_drift_is_reported_then_repaired(
     vanished = (await client.post("/devices", json={"name": "vanished"}, headers=alice.headers)).json()
     moved = (await client.post("/devices", json={"name": "moved"}, headers=alice.headers)).json()
     async with db_engine.connect() as conn:
-        pairs = (await conn.execute(text("SELECT id, platform_device_id FROM devices"))).all()
+        pairs = await sqltext.fetch(conn, "SELECT id, platform_device_id FROM devices")
     platform_of = {str(row_id): platform_id for row_id, platform_id in pairs}
     # 1. a platform device whose row never got written (crash between the two writes)
     orphan = await fake.create_device(f"petit-{uuid.uuid4()}", owner_id=None)

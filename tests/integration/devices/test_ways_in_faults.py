@@ -14,7 +14,6 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from petit.app import create_app
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
     from contextlib import AbstractAsyncContextManager
 
+    import httpx
     from litestar import Litestar
 
     from petit.settings import Settings

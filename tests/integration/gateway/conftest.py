@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from paho.mqtt import client as mqtt
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from petit.app import create_app
+from tests.sqltext import fetch
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     import httpx
     from litestar import Litestar
+    from sqlalchemy.sql import Executable
 
     from petit.settings import Settings
     from thingsboard_emulator import Emulator
@@ -62,12 +63,19 @@ class Gateway:
         assert creds.status_code == 200, creds.text
         return device_id, creds.json()["accessToken"]
 
+    async def execute(self, statement: Executable) -> None:
+        engine = create_async_engine(self.database_url, poolclass=NullPool)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(statement)
+        finally:
+            await engine.dispose()
+
     async def sql(self, statement: str, **params: Any) -> list[Any]:
         engine = create_async_engine(self.database_url, poolclass=NullPool)
         try:
             async with engine.begin() as conn:
-                result = await conn.execute(text(statement), params)
-                return list(result.fetchall()) if result.returns_rows else []
+                return await fetch(conn, statement, params)
         finally:
             await engine.dispose()
 

@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
+from petit.db.models import ProvisioningToken
 from tests.integration.gateway.conftest import accepts
 
 if TYPE_CHECKING:
@@ -121,9 +125,10 @@ async def test_an_expired_token_is_refused(gateway: Gateway) -> None:
     owner = await gateway.owner()
     device_id, old_token = await gateway.device(owner)
     issued = await issue(gateway, owner, device_id, lifetime_minutes=1)
-    await gateway.sql(
-        "UPDATE provisioning_tokens SET expires_at = now() - interval '1 second' WHERE device_id = :d",
-        d=device_id,
+    await gateway.execute(
+        update(ProvisioningToken)
+        .where(col(ProvisioningToken.device_id) == device_id)
+        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
     )
     assert_problem(await claim(gateway, issued["token"]), 410, "provisioning_token_expired")
     # Nothing changed on the device.

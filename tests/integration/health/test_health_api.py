@@ -7,6 +7,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from petit.app import create_app
 
@@ -64,7 +65,7 @@ async def test_ready_when_everything_answers(settings: Any, serve: Any) -> None:
         "redis": "ok",
         "thingsboard": "ok",
     }
-    assert body["checks"]["database"]["detail"] == "postgresql"
+    assert body["checks"]["database"]["detail"] == make_url(settings.db.url).get_backend_name()
     assert thingsboard.calls == 1
 
 

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from petit.app import create_app
 from petit.runtime import runtime_of
+from tests.sqltext import fetch
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -34,12 +34,11 @@ async def link_state(database_url: str, email: str) -> tuple[str, object]:
     engine = create_async_engine(database_url, poolclass=NullPool)
     try:
         async with engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    text("SELECT platform_link_state, platform_owner_id FROM users WHERE email = :e"),
-                    {"e": email},
-                )
-            ).one()
+            (row,) = await fetch(
+                conn,
+                "SELECT platform_link_state, platform_owner_id FROM users WHERE email = :e",
+                {"e": email},
+            )
     finally:
         await engine.dispose()
     return str(row[0]), row[1]

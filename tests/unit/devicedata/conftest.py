@@ -45,7 +45,7 @@ class FixedClock:
 class World:
     thingsboard: FakeThingsBoard
     repo: MemoryDevices
-    devices: DeviceService
+    devices: DeviceLookup
     clock: FixedClock
     telemetry_settings: TelemetrySettings = field(default_factory=TelemetrySettings)
     command_settings: CommandSettings = field(default_factory=CommandSettings)
