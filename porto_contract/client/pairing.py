@@ -55,6 +55,32 @@ def pair_device(
 
     started = porto.start_pairing(name)
     say(f"pairing {started.pairing_id} started; sending Wi-Fi and keys to the device")
+    try:
+        return _follow(porto, device, started, ssid, password, mqtt_host, mqtt_port, timeout_s, poll_s, say)
+    except BaseException as exc:
+        if isinstance(exc, PairingFailedError) and exc.pairing is not None and exc.pairing.finished:
+            raise  # petit closed it already (and removed its reserved device)
+        # An attempt that ends without a device must not leave its reservation behind until it expires: petit
+        # deletes the reserved device at once.
+        try:
+            porto.cancel_pairing(started.pairing_id)
+        except Exception:  # noqa: BLE001 - best effort; petit's expiry removes it anyway
+            say("could not cancel the pairing; petit removes it when it expires")
+        raise
+
+
+def _follow(  # noqa: PLR0917 - the pairing's whole context
+    porto: PortoClient,
+    device: DeviceClient,
+    started: m.PairingStarted,
+    ssid: str,
+    password: str,
+    mqtt_host: str | None,
+    mqtt_port: int | None,
+    timeout_s: float,
+    poll_s: float,
+    say: Callable[[str], None],
+) -> m.PairingRead:
     config = m.ConfigData(
         ssid=ssid,
         password=password,

@@ -51,6 +51,21 @@ def test_pairing_completes_and_the_app_reads_data_and_commands_the_device(stack:
     assert result.response is not None
 
 
+def reserved_devices(stack: Stack) -> list[str]:
+    """Names of the emulator's devices that a pairing reserved (``petit-pairing-…``)."""
+    base = stack.emulator.http_url
+    login = httpx.post(
+        f"{base}/api/auth/login", json={"username": "tenant@thingsboard.org", "password": "tenant"}, timeout=5
+    )
+    page = httpx.get(
+        f"{base}/api/tenant/devices",
+        params={"pageSize": 1000, "page": 0, "textSearch": "petit-pairing-"},
+        headers={"X-Authorization": f"Bearer {login.json()['token']}"},
+        timeout=5,
+    )
+    return [d["name"] for d in page.json()["data"] if d["name"].startswith("petit-pairing-")]
+
+
 def test_a_wrong_wifi_password_is_status_5_and_the_device_stays_in_setup(stack: Stack) -> None:
     porto, _, _ = stack.user()
     sim = stack.device()
@@ -60,6 +75,10 @@ def test_a_wrong_wifi_password_is_status_5_and_the_device_stays_in_setup(stack: 
         assert failure.value.reason == "WIFI_CONNECT_BAD_CREDENTIALS"
         assert failure.value.device_status is not None
         assert failure.value.device_status.status_code == 5
+        # The failed attempt's reserved device is gone at once, not when the pairing would have expired.
+        assert failure.value.pairing is not None
+        assert porto.get_pairing(failure.value.pairing.id).state == "cancelled"
+        assert reserved_devices(stack) == []
         # Seed 001 v2: still in setup with the access point up; the right password then pairs.
         assert local.status().title == "WIFI_CONNECT_BAD_CREDENTIALS"
         done = pair_device(porto, local, name="lamp", ssid=SSID, password=WIFI_PASSWORD, timeout_s=20)
