@@ -14,6 +14,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import httpx
+import httpx
 import pytest
 
 from petit.app import create_app
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
     from contextlib import AbstractAsyncContextManager
 
-    import httpx
     from litestar import Litestar
 
     from petit.settings import Settings
@@ -39,8 +40,9 @@ pytestmark = pytest.mark.integration
 class LosesOneAnswer:
     """Delegates to the real port; the first call of ``method`` is carried out, then its answer is lost."""
 
-    def __init__(self, inner: ThingsBoardClient) -> None:
+    def __init__(self, inner: ThingsBoardClient, url: str) -> None:
         self.inner = inner
+        self.inner_url = url
         self.method: str | None = None
 
     def __getattr__(self, name: str) -> Any:
@@ -106,7 +108,7 @@ async def world(tb_settings: Settings, serve: Serve) -> AsyncIterator[World]:
         }
     )
     inner = ThingsBoardClient(settings.thingsboard.client_config(settings.redis.key_prefix))
-    port = LosesOneAnswer(inner)
+    port = LosesOneAnswer(inner, settings.thingsboard.url or "")
     app = create_app(settings, thingsboard=port)  # type: ignore[arg-type]
     try:
         async with serve(app) as http:
@@ -196,3 +198,37 @@ async def test_gateway_claim_delivers_or_keeps_the_old_token(world: World, step:
     retry = await world.http.post("/gateway/devices/claim", json={"token": token})
     assert retry.status_code == 200, retry.text
     assert (await world.port.inner.get_credentials(platform.id)).access_token == retry.json()["access_token"]
+
+
+async def test_claim_code_lost_answer_is_unassigned_then_claimable_again(world: World) -> None:
+    owner = await world.user()
+    tb = world.port.inner
+    name = f"factory-{uuid.uuid4().hex[:10]}"
+    record = await tb.create_device(name, owner_id=None)
+    token = (await tb.get_credentials(record.id)).access_token
+
+    async def device_requests_claim(secret: str) -> None:
+        async with httpx.AsyncClient(base_url=tb_url(world)) as http:
+            sent = await http.post(f"/api/v1/{token}/claim", json={"secretKey": secret, "durationMs": 60_000})
+            assert sent.status_code == 200, sent.text
+
+    code = (await world.http.post("/claims/codes", headers=owner)).json()["claimCode"]
+    await device_requests_claim(code)
+    world.port.method = "claim_device"
+    assert_unavailable(
+        await world.http.post("/claims", json={"deviceName": name, "claimCode": code}, headers=owner)
+    )
+    # ThingsBoard assigned it and petit has no row: the sweeper gives it back to the tenant.
+    await eventually(world.swept_clean, what="intent swept")
+    assert (await tb.get_device(record.id)).owner_id is None
+    assert (await world.http.get("/devices", headers=owner)).json()["total"] == 0
+
+    # The code was never spent (the request rolled back): the device asks again and the claim goes through.
+    await device_requests_claim(code)
+    claimed = await world.http.post("/claims", json={"deviceName": name, "claimCode": code}, headers=owner)
+    assert claimed.status_code == 201, claimed.text
+    assert (await tb.get_device(record.id)).owner_id is not None
+
+
+def tb_url(world: World) -> str:
+    return world.port.inner_url
