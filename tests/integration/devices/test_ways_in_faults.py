@@ -15,7 +15,6 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import httpx
 import pytest
 
 from petit.app import create_app
