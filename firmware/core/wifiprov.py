@@ -101,14 +101,14 @@ class WifiProv:
     def config(self, body: bytes) -> bytes:
         request = pb.decode(body)
         msg = pb.get_int(request, 1)
-        if msg == 0 and 10 in request:
+        if msg == 0:
             return _payload(1, 11, self._get_status())
         if msg == 2:
             cmd = pb.get_message(request, 12)
             if cmd is None:
                 raise pc.ProtocommError("CmdSetConfig missing", pc.INVALID_PROTO)
             return _payload(3, 13, _status(self._set_config(cmd)))
-        if msg == 4 and 14 in request:
+        if msg == 4:
             return _payload(5, 15, _status(self._apply()))
         raise pc.ProtocommError("unknown WiFiConfig message", pc.INVALID_PROTO)
 
@@ -178,17 +178,15 @@ class WifiProv:
     def scan(self, body: bytes) -> bytes:
         request = pb.decode(body)
         msg = pb.get_int(request, 1)
-        if msg == 0 and 10 in request:
+        if msg == 0:
             # Blocking or not, the simulated radio answers at once; a real one would report unfinished.
             self.scan_results = list(self.device.wifi.scan())[:SCAN_RESULTS_MAX]
             return _payload(1, 11, b"", pc.SUCCESS)
-        if msg == 2 and 12 in request:
+        if msg == 2:
             count = len(self.scan_results)
             return _payload(3, 13, pb.encode([(1, pb.V, 1), (2, pb.V, count)]), pc.SUCCESS)
         if msg == 4:
-            cmd = pb.get_message(request, 14)
-            if cmd is None:
-                raise pc.ProtocommError("CmdScanResult missing", pc.INVALID_PROTO)
+            cmd = pb.get_message(request, 14) or {}
             start, count = pb.get_int(cmd, 1), pb.get_int(cmd, 2)
             if count > SCAN_PAGE_MAX or start + count > len(self.scan_results):
                 return _payload(5, 15, b"", pc.INVALID_ARGUMENT)
@@ -214,14 +212,14 @@ class WifiProv:
         msg = pb.get_int(request, 1)
         code = self.device.status()["statusCode"]
         failed = self.applied and code in (st.WIFI_ERROR, st.SERVER_FAILED) and not self.device.paired()
-        if msg == 1 and 11 in request:
+        if msg == 1:
             # After a failed attempt the app may send new credentials on the same session.
             if not failed:
                 return _payload(2, 12, b"", pc.INTERNAL_ERROR)
             self.applied = False
             self.creds = None
             return _payload(2, 12, b"", pc.SUCCESS)
-        if msg == 3 and 13 in request:
+        if msg == 3:
             if self.device.paired() or (self.applied and not failed):
                 return _payload(4, 14, b"", pc.INTERNAL_ERROR)
             self.applied = False
@@ -242,7 +240,7 @@ class WifiProv:
             device_id = str(self.device.identity.get("deviceId", ""))
             answer = pb.encode([(1, pb.V, code), (2, pb.B, device_id if code == pc.SUCCESS else "")])
             return _payload(1, 11, answer)
-        if msg == 2 and 12 in request:
+        if msg == 2:
             status = self.device.status()
             answer = pb.encode(
                 [
