@@ -223,13 +223,15 @@ class Fleet:
         base_port: int = 0,
         progress: Callable[[int, int], None] | None = None,
         stop: threading.Event | None = None,
+        **overrides: Any,
     ) -> list[SimDevice]:
-        """Start ``count`` devices; stops early once ``stop`` is set (a large fleet takes a while)."""
+        """Start ``count`` devices; stops early once ``stop`` is set (a large fleet takes a while).
+        ``overrides`` replace the fleet's device options for these devices (e.g. ``provisioning``)."""
         created = []
         for i in range(count):
             if stop is not None and stop.is_set():
                 break
-            device = SimDevice(self.world, index=len(self.devices), **self.device_options)
+            device = SimDevice(self.world, index=len(self.devices), **{**self.device_options, **overrides})
             port = base_port + i if base_port else 0
             asyncio.run_coroutine_threadsafe(device.serve(port), self._loop).result(timeout=10)
             device.start()
