@@ -1,5 +1,6 @@
-"""`porto provision` as a user runs it: ESP-IDF provisioning (protocomm over the SoftAP HTTP transport) of a
-simulated device, which then pairs with a real petit through the emulator and shows in `porto devices list`."""
+"""`porto provision` as a user runs it: ESP-IDF provisioning (protocomm over the SoftAP HTTP transport) of
+a simulated device, which then pairs with a real petit through the emulator and shows in `porto devices
+list`."""
 
 from __future__ import annotations
 
@@ -121,8 +122,9 @@ def test_troubleshooting_cases_are_clear_errors(stack: Stack, tmp_path: Path) ->
     assert wrong_wifi.returncode == 1, wrong_wifi.stdout
     assert "Wi-Fi connection failed: auth error" in wrong_wifi.stderr
 
+    other = f"127.0.0.1:{esp_device(stack).port}"
     gone = porto(
-        stack, tmp_path, "provision", "--pop", "abcd1234", "--service_name", f"127.0.0.1:{esp_device(stack).port}",
+        stack, tmp_path, "provision", "--pop", "abcd1234", "--service_name", other,
         "--ssid", "no-such-network", "--passphrase", "whatever-123", "--timeout", "20",
     )  # fmt: skip
     assert gone.returncode == 1, gone.stdout
