@@ -7,14 +7,23 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 import httpx
 
-from porto_contract.client import DeviceClient, PairingFailedError, PortoClient, ProblemError, pair_device
+from porto_contract.client import (
+    DeviceClient,
+    PairingFailedError,
+    PortoClient,
+    ProblemError,
+    espprov,
+    pair_device,
+)
 from porto_contract.client.models import TokenPair
 from porto_contract.client.stream import follow as follow_stream
 
@@ -165,6 +174,207 @@ def pair(  # noqa: PLR0917 - one per option
         except PairingFailedError as failure:
             raise click.ClickException(f"pairing failed: {failure}") from None
     click.echo(f"paired: device {done.device_id} ({name})")
+
+
+def _transport(
+    transport: str, service_name: str, console_command: str | None, device_name: str | None
+) -> Any:
+    if transport == "softap":
+        click.echo(f"Connecting to {service_name}")
+        return espprov.HttpTransport(service_name)
+    if transport == "console":
+        if not console_command:
+            raise click.UsageError("--transport console needs --console_command (the device's console)")
+        click.echo(f"Connecting to console: {console_command}")
+        return espprov.ConsoleTransport(shlex.split(console_command))
+    click.echo(f"Looking for BLE device: {device_name or '(any)'}")
+    raise click.ClickException("BLE transport is not available in porto; use --transport softap or console")
+
+
+def _step(label: str, action: Callable[[], Any]) -> Any:
+    try:
+        result = action()
+    except espprov.ProvError as error:
+        click.echo(f"{label} - Failed")
+        if error.kind == "handshake":
+            raise click.ClickException(
+                f"security handshake failed: {error}; verify PoP (or the sec2 username/password) "
+                "and the security scheme (--sec_ver 0, 1 or 2)"
+            ) from None
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{label} - Successful")
+    return result
+
+
+def _choose_network(prov: espprov.Provisioner) -> tuple[str, str]:
+    while True:
+        click.echo("Scanning Wi-Fi AP's...")
+        try:
+            networks = prov.scan()
+        except espprov.ProvError as error:
+            raise click.ClickException(f"Wi-Fi scan failed: {error}") from None
+        click.echo("Select the Wi-Fi network from the following list:")
+        click.echo(f"{'S.N.':<5}{'SSID':<34}{'BSSID':<14}{'CHN':<4}{'RSSI':<5}AUTH")
+        for index, network in enumerate(networks, 1):
+            bssid = ":".join(network["bssid"][i : i + 2] for i in range(0, len(network["bssid"]), 2))
+            click.echo(
+                f"[{index:>2}] {network['ssid']:<33} {bssid:<13} {network['channel']:<3} "
+                f"{network['rssi']:<4} {network['auth']}"
+            )
+        click.echo(f"[{len(networks) + 1:>2}] Join another network")
+        choice = click.prompt("Select AP by number (0 to rescan) ", type=int, prompt_suffix=": ")
+        if choice == 0:
+            continue
+        if 1 <= choice <= len(networks):
+            ssid = networks[choice - 1]["ssid"]
+            if networks[choice - 1]["auth"] == "Open":
+                return ssid, ""
+        elif choice == len(networks) + 1:
+            ssid = click.prompt("Enter SSID ", prompt_suffix=": ")
+        else:
+            click.echo("Invalid selection")
+            continue
+        passphrase = click.prompt(
+            f"Enter passphrase for {ssid} ",
+            hide_input=True,
+            default="",
+            show_default=False,
+            prompt_suffix=": ",
+        )
+        return ssid, passphrase
+
+
+def _wait_wifi(prov: espprov.Provisioner, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            state = prov.wifi_status()
+        except espprov.ProvError as error:
+            raise click.ClickException(f"lost the device while it joined Wi-Fi: {error}") from None
+        if state["state"] in ("connected", "failed"):
+            return state
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"Wi-Fi connection failed: no outcome within {timeout_s:g} s")
+        time.sleep(0.2)
+
+
+@main.command()
+@click.option("--pop", default="", help="Proof of possession (security 1; security 2's password by default).")
+@click.option(
+    "--transport", type=click.Choice(["softap", "ble", "console"]), default="softap", show_default=True
+)
+@click.option("--sec_ver", type=click.IntRange(0, 2), help="Security scheme (default: what the device says).")
+@click.option("--sec2_username", default="wifiprov", show_default=True)
+@click.option("--sec2_password", default=None, help="Security 2 password (default: --pop).")
+@click.option("--device_name", help="BLE device name (BLE only).")
+@click.option("--service_name", default="192.168.4.1:80", show_default=True, help="SoftAP: HOST:PORT.")
+@click.option("--console_command", help="Console transport: the command whose stdio is the device's console.")
+@click.option("--ssid", help="Wi-Fi network (default: scan and choose).")
+@click.option("--passphrase", help="Its passphrase (asked for when --ssid is given without it).")
+@click.option("--name", help="The name the device gets in your account (default: its device id).")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for Wi-Fi and for petit.")
+@click.pass_obj
+def provision(  # noqa: PLR0917 - one per option
+    obj: Context,
+    pop: str,
+    transport: str,
+    sec_ver: int | None,
+    sec2_username: str,
+    sec2_password: str | None,
+    device_name: str | None,
+    service_name: str,
+    console_command: str | None,
+    ssid: str | None,
+    passphrase: str | None,
+    name: str | None,
+    timeout: float,
+) -> None:
+    """Provision an ESP-IDF-compatible device (wifi_provisioning, security 0/1/2) and pair it with petit."""
+    channel = _transport(transport, service_name, console_command, device_name)
+    with obj.client() as client:
+        try:
+            _provision(
+                client, channel, pop, sec_ver, sec2_username, sec2_password, ssid, passphrase, name, timeout
+            )
+        finally:
+            channel.close()
+
+
+def _provision(  # noqa: PLR0917 - the command's options, passed on
+    client: PortoClient,
+    channel: Any,
+    pop: str,
+    sec_ver: int | None,
+    sec2_username: str,
+    sec2_password: str | None,
+    ssid: str | None,
+    passphrase: str | None,
+    name: str | None,
+    timeout: float,
+) -> None:
+    try:
+        channel.connect()
+        prov = espprov.Provisioner(channel)
+        info = prov.version()
+        security, detected = espprov.security_for(info, sec_ver, pop, sec2_username, sec2_password or pop)
+    except espprov.ProvError as error:
+        raise click.ClickException(f"device not found or not in provisioning mode: {error}") from None
+    if detected:
+        click.echo(f"==== Auto-detected Security Scheme: {security.version} ====")
+    _step("Establishing session", lambda: prov.establish(security))
+    started = run(lambda: client.start_pairing(name or "ESP device"))
+    _step(
+        "Sending user information to node",
+        lambda: prov.set_pairing(
+            started.pair_key, started.owner_key, started.access_token, started.mqtt_host, started.mqtt_port
+        ),
+    )
+    if ssid is None:
+        ssid, passphrase = _choose_network(prov)
+    elif passphrase is None:
+        passphrase = click.prompt(
+            f"Enter passphrase for {ssid} ",
+            hide_input=True,
+            default="",
+            show_default=False,
+            prompt_suffix=": ",
+        )
+    _step("Sending Wi-Fi credentials to node", lambda: prov.set_config(ssid, passphrase or ""))
+    _step("Applying Wi-Fi config to node", prov.apply_config)
+    state = _wait_wifi(prov, timeout)
+    if state["state"] == "failed":
+        hint = (
+            "check the Wi-Fi password"
+            if state["reason"] == "auth error"
+            else "check the SSID and the network"
+        )
+        raise click.ClickException(f"Wi-Fi connection failed: {state['reason']} ({hint})")
+    click.echo("Wi-Fi Provisioning Successful")
+    _wait_petit(client, prov, started.pairing_id, timeout)
+
+
+def _wait_petit(client: PortoClient, prov: espprov.Provisioner, pairing_id: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    device_ok = True
+    while True:
+        if device_ok:
+            try:
+                status = prov.pair_status()
+            except espprov.ProvError:
+                # The device may close its access point once online; petit stays the source of truth.
+                device_ok = False
+            else:
+                if status["statusCode"] in (5, 6):
+                    raise click.ClickException(f"pairing failed: {status['title']}: {status['description']}")
+        pairing = run(lambda: client.get_pairing(pairing_id))
+        if pairing.state == "completed":
+            click.echo(f"Pairing with petit - Successful: device {pairing.device_id} ({pairing.name})")
+            return
+        if pairing.finished:
+            raise click.ClickException(f"pairing failed: {pairing.failure_reason or pairing.state}")
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"pairing failed: petit saw no device within {timeout:g} s")
+        time.sleep(0.2)
 
 
 @main.command("claim-code")

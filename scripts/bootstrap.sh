@@ -9,3 +9,4 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 uv sync --frozen --quiet
 scripts/micropython-libs.sh
+scripts/esp-oracle.sh

@@ -9,6 +9,7 @@ same transport errors as the firmware's. It takes the stream objects, so it impo
 import json
 
 from firmware.core import localapi
+from firmware.core import protocomm as pc
 
 try:  # noqa: SIM105 - MicroPython has no contextlib
     from typing import Any
@@ -36,6 +37,45 @@ REASONS = {
 }
 
 
+def render_raw(status: int, body: bytes, extra: str = "") -> bytes:
+    """Protocomm answers: raw protobuf or ciphertext, never JSON (ESP-IDF protocomm_httpd)."""
+    head = "HTTP/1.1 " + str(status) + " " + REASONS.get(status, "") + "\r\n"
+    head += "Content-Type: application/octet-stream\r\nContent-Length: " + str(len(body)) + "\r\n" + extra
+    head += "Connection: close\r\nCache-Control: no-store\r\n\r\n"
+    return head.encode() + body
+
+
+def session_cookie(headers: "dict[str, str]") -> int:
+    """The ``session=<uint32>`` cookie esp_prov echoes back; 0 when absent or not a number."""
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == "session":
+            try:
+                number = int(value)
+            except ValueError:
+                return 0
+            return number if 0 < number <= 0xFFFFFFFF else 0
+    return 0
+
+
+def protocomm_answer(comm: "Any", path: str, headers: "dict[str, str]", body: bytes) -> bytes:
+    """One protocomm request over HTTP: 200 with the raw answer (Set-Cookie when a session starts), or
+    500 as ESP-IDF's httpd answers a failed request, with the protocomm status in a header for diagnosis."""
+    try:
+        answer, announce = comm.handle(path[1:], body, session_cookie(headers))
+    except pc.ProtocommError as error:
+        return render_raw(500, b"", "X-Protocomm-Status: " + str(error.status) + "\r\n")
+    extra = "Set-Cookie: session=" + str(announce) + "\r\n" if announce else ""
+    return render_raw(200, answer, extra)
+
+
+def is_protocomm(comm: "Any", method: str, path: str) -> bool:
+    if comm is None or method != "POST":
+        return False
+    name = path.split("?", 1)[0][1:]
+    return name in (pc.VERSION_ENDPOINT, pc.SESSION_ENDPOINT) or name in comm.endpoints
+
+
 def render(status: int, body: "Any") -> bytes:
     payload = json.dumps(body).encode()
     head = "HTTP/1.1 " + str(status) + " " + REASONS.get(status, "") + "\r\n"
@@ -44,7 +84,7 @@ def render(status: int, body: "Any") -> bytes:
     return head.encode() + payload
 
 
-async def read_request(reader: "Any") -> "tuple[str, str, dict[str, str], bytes]":
+async def read_request(reader: "Any", comm: "Any" = None) -> "tuple[str, str, dict[str, str], bytes]":
     """Read one request; raise localapi.ApiError for anything malformed or too large."""
     line = await reader.readline()
     if not line:
@@ -71,7 +111,9 @@ async def read_request(reader: "Any") -> "tuple[str, str, dict[str, str], bytes]
         headers[name.strip().lower()] = value.strip()
     localapi.check_framing(method, headers)
     body = await _read_body(reader, headers)
-    localapi.check_content_type(headers, body)
+    # esp_prov labels its protobuf bodies application/x-www-form-urlencoded; ESP-IDF ignores the type.
+    if not is_protocomm(comm, method, path):
+        localapi.check_content_type(headers, body)
     return method, path, headers, body
 
 
@@ -89,15 +131,20 @@ async def _read_body(reader: "Any", headers: "dict[str, str]") -> bytes:
     return b""
 
 
-async def serve(device: "Any", reader: "Any", writer: "Any") -> None:
-    """Answer one connection with one response, then close it."""
+async def serve(device: "Any", reader: "Any", writer: "Any", comm: "Any" = None) -> None:
+    """Answer one connection with one response, then close it. ``comm``: the ESP-IDF provisioning
+    endpoints (protocomm.Protocomm), served beside the local API when the device has them."""
     try:
         try:
-            method, path, headers, body = await read_request(reader)
-            status, answer = localapi.handle(device, method, path, headers, body)
+            method, path, headers, body = await read_request(reader, comm)
+            if is_protocomm(comm, method, path):
+                data = protocomm_answer(comm, path.split("?", 1)[0], headers, body)
+            else:
+                status, answer = localapi.handle(device, method, path, headers, body)
+                data = render(status, answer)
         except localapi.ApiError as error:
-            status, answer = error.status, error.body()
-        writer.write(render(status, answer))
+            data = render(error.status, error.body())
+        writer.write(data)
         await writer.drain()
     except (EOFError, OSError, ValueError):
         pass  # the client went away or sent garbage bytes; nothing to answer

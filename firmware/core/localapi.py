@@ -76,6 +76,12 @@ def validate_config(body: bytes) -> "dict[str, Any]":
         raise ApiError(400, "invalid_json", "body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "body must be a JSON object")
+    return check_config(data)
+
+
+def check_config(data: "dict[str, Any]") -> "dict[str, Any]":
+    """The field rules of a configuration, whichever transport brought it (JSON here, protobuf in
+    wifiprov); raise ApiError naming the first bad field."""
     for name in data:
         if name not in _NAMES:
             raise ApiError(422, "unknown_field", "unknown field " + repr(name), name)

@@ -18,8 +18,11 @@ import sys
 import threading
 import time
 
-from firmware.sim.fleet import Fleet
+from firmware.core import localapi, protocomm
+from firmware.sim.fleet import Fleet, SimDevice
 from firmware.sim.world import World
+
+MAX_CONSOLE_BODY = localapi.MAX_BODY
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,7 +41,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server-delay", type=float, default=0.0)
     parser.add_argument("--ap-gone", action="append", default=[], metavar="SSID")
     parser.add_argument("--json", action="store_true", help="print one JSON line per device, no display")
+    prov = parser.add_argument_group("ESP-IDF provisioning (protocomm over the device's HTTP server)")
+    prov.add_argument("--sec-ver", type=int, choices=(0, 1, 2), help="security scheme (default 1 with --pop)")
+    prov.add_argument("--pop", help="proof of possession (security 1; security 2's password if none given)")
+    prov.add_argument("--sec2-username", default="wifiprov")
+    prov.add_argument("--sec2-password")
+    prov.add_argument("--max-failures", type=int, default=5, help="failed handshakes before a lockout")
+    prov.add_argument("--lockout", type=float, default=30.0, help="first lockout, seconds (doubles)")
+    prov.add_argument(
+        "--console",
+        action="store_true",
+        help="also serve protocomm on stdin/stdout (one device): lines `<endpoint> <session> <hex>`",
+    )
     return parser.parse_args(argv)
+
+
+def provisioning_options(args: argparse.Namespace) -> dict[str, object] | None:
+    if args.sec_ver is None and args.pop is None:
+        return None
+    return {
+        "sec_ver": 1 if args.sec_ver is None else args.sec_ver,
+        "pop": args.pop or "",
+        "sec2_username": args.sec2_username,
+        "sec2_password": args.sec2_password,
+        "limits": {"max_failures": args.max_failures, "lockout_s": args.lockout},
+    }
 
 
 def build_world(args: argparse.Namespace) -> World:
@@ -61,6 +88,38 @@ def bar(done: int, total: int, width: int = 30) -> str:
     return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
 
 
+def serve_console(device: SimDevice, stop: threading.Event) -> int:
+    """Protocomm over stdin/stdout: ``<endpoint> <session> <hex>`` in, ``<session> <hex>`` or
+    ``ERROR <status> <reason>`` out (``-`` for an empty body). The device's own lines go to stderr."""
+    comm = device.comm
+    assert comm is not None
+    identity = device.identity
+    print(f"{identity['deviceId']}  {identity['mac']}  {device.local_url}", file=sys.stderr, flush=True)
+    print("READY " + identity["deviceId"], flush=True)
+    for line in sys.stdin:
+        if stop.is_set():
+            break
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            session = int(parts[1]) if len(parts) > 1 else 0
+            body = bytes.fromhex(parts[2]) if len(parts) > 2 and parts[2] != "-" else b""
+        except ValueError:
+            print(f"ERROR {protocomm.INVALID_PROTO} unparseable line", flush=True)
+            continue
+        if len(body) > MAX_CONSOLE_BODY:
+            print(f"ERROR {protocomm.INVALID_ARGUMENT} body too large", flush=True)
+            continue
+        try:
+            answer, announce = comm.handle(parts[0], body, session)
+        except protocomm.ProtocommError as error:
+            print(f"ERROR {error.status} {error.reason}", flush=True)
+            continue
+        print(f"{announce or session} {answer.hex() or '-'}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     world = build_world(args)
@@ -79,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         "mqtt_port": args.mqtt_port,
         "state_dir": args.state_dir,
         "settings": {"telemetry_interval_s": args.telemetry_interval},
+        "provisioning": provisioning_options(args),
     }
+    if args.console and (args.count != 1 or options["provisioning"] is None):
+        print("--console needs exactly one device and --sec-ver or --pop", file=sys.stderr)
+        return 2
     fleet_display = args.count > 1 and not args.json and sys.stderr.isatty()
 
     def progress(done: int, total: int) -> None:
@@ -89,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with Fleet(world, **options) as fleet:
         devices = fleet.spawn(args.count, args.base_port, progress, stop)
+        if args.console:
+            return serve_console(devices[0], stop)
         if fleet_display:
             sys.stderr.write("\n")
         for device in devices if len(devices) <= 20 or args.json else devices[:5]:

@@ -17,7 +17,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from firmware.core import http, machine
+from firmware.core import http, machine, protocomm, wifiprov
+from firmware.sim.crypto import HostCrypto
 from firmware.sim.mqtt_paho import PahoMqtt
 from firmware.sim.web import HttpxWeb
 from firmware.sim.world import Clock, FileStore, MemoryStore, Sensors, SimWifi
@@ -47,6 +48,28 @@ def make_identity(index: int, mqtt_host: str, mqtt_port: int) -> dict[str, Any]:
     }
 
 
+def make_security(options: dict[str, Any], crypto: Any = None) -> Callable[[], Any]:
+    """A factory of fresh protocomm security instances from the simulator's --sec-ver/--pop/--sec2-* flags."""
+    crypto = crypto or HostCrypto()
+    sec_ver = int(options.get("sec_ver", 1))
+    if sec_ver == 0:
+        return protocomm.Security0
+    if sec_ver == 1:
+        pop = str(options.get("pop") or "").encode()
+        return lambda: protocomm.Security1(crypto, pop)
+    if sec_ver == 2:
+        username = str(options.get("sec2_username") or "wifiprov").encode()
+        password = str(options.get("sec2_password") or options.get("pop") or "").encode()
+        if not password:
+            raise ValueError("security 2 needs a password (--sec2-password or --pop)")
+        salt = options.get("sec2_salt") or crypto.random(16)
+        # esp_prov hashes the salt as a big number, dropping leading zero bytes; the device hashes all 16.
+        salt = bytes([salt[0] or 1]) + bytes(salt[1:])
+        verifier = protocomm.srp_verifier(crypto, username, password, salt)
+        return lambda: protocomm.Security2(crypto, salt, verifier)
+    raise ValueError(f"unknown security version {sec_ver}")
+
+
 class SimDevice:
     def __init__(  # noqa: PLR0917 - options mirror the CLI flags
         self,
@@ -60,8 +83,15 @@ class SimDevice:
         connect_timeout_s: float = 5.0,
         *,
         mqtt5: bool = True,
+        provisioning: dict[str, Any] | None = None,
     ) -> None:
         self.world = world
+        # ESP-IDF provisioning (protocomm) beside the local API: {"sec_ver", "pop", "sec2_username", ...}.
+        self.provisioning = provisioning
+        self.crypto = HostCrypto()
+        self._security = make_security(provisioning, self.crypto) if provisioning is not None else None
+        self.comm: protocomm.Protocomm | None = None
+        self.prov: wifiprov.WifiProv | None = None
         self.identity = make_identity(index, mqtt_host, mqtt_port)
         if state_dir:
             self.store: MemoryStore = FileStore(str(Path(state_dir) / f"device-{index}.json"))
@@ -93,6 +123,15 @@ class SimDevice:
             web=HttpxWeb(self.world, timeout_s=self.mqtt.ack_timeout_s),
         )
         device.wake = self._wake.set
+        if self._security is not None and self.provisioning is not None:
+            self.comm, self.prov = wifiprov.build(
+                device,
+                self._security,
+                Clock(),
+                self.crypto.random,
+                self.provisioning.get("limits"),
+                has_pop=bool(self.provisioning.get("pop")),
+            )
         return device
 
     @property
@@ -105,7 +144,7 @@ class SimDevice:
         async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 # A client that opens a connection and says nothing must not hold it forever.
-                await asyncio.wait_for(http.serve(self.device, reader, writer), REQUEST_TIMEOUT_S)
+                await asyncio.wait_for(http.serve(self.device, reader, writer, self.comm), REQUEST_TIMEOUT_S)
             except TimeoutError:
                 writer.close()
 
@@ -184,13 +223,15 @@ class Fleet:
         base_port: int = 0,
         progress: Callable[[int, int], None] | None = None,
         stop: threading.Event | None = None,
+        **overrides: Any,
     ) -> list[SimDevice]:
-        """Start ``count`` devices; stops early once ``stop`` is set (a large fleet takes a while)."""
+        """Start ``count`` devices; stops early once ``stop`` is set (a large fleet takes a while).
+        ``overrides`` replace the fleet's device options for these devices (e.g. ``provisioning``)."""
         created = []
         for i in range(count):
             if stop is not None and stop.is_set():
                 break
-            device = SimDevice(self.world, index=len(self.devices), **self.device_options)
+            device = SimDevice(self.world, index=len(self.devices), **{**self.device_options, **overrides})
             port = base_port + i if base_port else 0
             asyncio.run_coroutine_threadsafe(device.serve(port), self._loop).result(timeout=10)
             device.start()

@@ -95,6 +95,10 @@ class SimWifi:
     def scan(self) -> list[dict[str, Any]]:
         return [n.scan_entry() for n in self.world.visible()]
 
+    def ip(self) -> str:
+        """The station address the simulated DHCP server hands out (provisioning's GetStatus shows it)."""
+        return "192.168.1.23" if self.connected() else ""
+
     def rssi(self) -> int:
         network = self.world.networks.get(self._ssid)
         return network.rssi if network else -100
