@@ -11,11 +11,11 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.pydantic import PydanticPlugin
 
 import petit
+from petit import apidocs
 from petit.audit.controllers import DeviceEventController
 from petit.auth.controllers import AuthController
 from petit.commands.controllers import CommandController, DeviceSettingsController
@@ -65,8 +65,8 @@ def openapi_config() -> OpenAPIConfig:
         title="petit",
         version=petit.__version__,
         description="petit: accounts, device ownership and telemetry for Wi-Fi IoT products.",
-        path="/schema",
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        path=apidocs.SCHEMA_PATH,
+        render_plugins=apidocs.render_plugins(),
         components=Components(
             security_schemes={"BearerAuth": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
         ),
@@ -127,6 +127,7 @@ def create_app(
             ClaimController,
             ReleaseController,
             DeviceEventController,
+            apidocs.assets_router(),
         ],
         dependencies={
             "runtime": Provide(provide_runtime),
