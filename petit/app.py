@@ -17,7 +17,7 @@ from litestar.plugins.pydantic import PydanticPlugin
 import petit
 from petit import apidocs
 from petit.audit.controllers import DeviceEventController
-from petit.auth.controllers import AuthController
+from petit.auth.controllers import AuthCompatController, AuthController
 from petit.commands.controllers import CommandController, DeviceSettingsController
 from petit.db.deps import provide_db_session
 from petit.devices.controllers import DeviceController
@@ -113,6 +113,7 @@ def create_app(
         route_handlers=[
             HealthController,
             AuthController,
+            AuthCompatController,
             UserController,
             DeviceController,
             TelemetryController,

@@ -105,6 +105,8 @@ async def test_docs_render_offline(docs_url: str, page_path: str, tmp_path: obje
             await operation.first.wait_for(state="visible", timeout=15_000)
             shown_id = operation.locator(".opblock-summary-operation-id")
             assert await shown_id.all_inner_texts() == ["CreateDevice"]
+            listed = await page.locator(".opblock-summary-operation-id").all_inner_texts()
+            assert {"Signup", "SignupCompat", "Login", "LoginCompat"} <= set(listed)
             assert await page.locator(".opblock").count() > 20
             assert await page.locator("h1.title", has_text="petit").count() == 1
         finally:
