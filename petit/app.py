@@ -11,13 +11,13 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.pydantic import PydanticPlugin
 
 import petit
+from petit import apidocs
 from petit.audit.controllers import DeviceEventController
-from petit.auth.controllers import AuthController
+from petit.auth.controllers import AuthCompatController, AuthController
 from petit.commands.controllers import CommandController, DeviceSettingsController
 from petit.db.deps import provide_db_session
 from petit.devices.controllers import DeviceController
@@ -65,8 +65,8 @@ def openapi_config() -> OpenAPIConfig:
         title="petit",
         version=petit.__version__,
         description="petit: accounts, device ownership and telemetry for Wi-Fi IoT products.",
-        path="/schema",
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        path=apidocs.SCHEMA_PATH,
+        render_plugins=apidocs.render_plugins(),
         components=Components(
             security_schemes={"BearerAuth": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
         ),
@@ -113,6 +113,7 @@ def create_app(
         route_handlers=[
             HealthController,
             AuthController,
+            AuthCompatController,
             UserController,
             DeviceController,
             TelemetryController,
@@ -127,6 +128,7 @@ def create_app(
             ClaimController,
             ReleaseController,
             DeviceEventController,
+            apidocs.assets_router(),
         ],
         dependencies={
             "runtime": Provide(provide_runtime),

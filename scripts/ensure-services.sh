@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the PostgreSQL and Redis the test suite talks to are reachable, starting the local services if they
-# are down. The URLs come from PETIT_TEST_DATABASE_URL / PETIT_TEST_REDIS_URL (see tests/conftest.py); only
-# services on this machine are ever started.
+# are down, and that Chromium is installed. The URLs come from PETIT_TEST_DATABASE_URL / PETIT_TEST_REDIS_URL
+# (see tests/conftest.py); only services on this machine are ever started.
 set -euo pipefail
 
 pg_host=127.0.0.1 pg_port=5432 redis_host=127.0.0.1 redis_port=6379
@@ -40,3 +40,18 @@ if ! port_open "$redis_host" "$redis_port"; then
 fi
 wait_for Redis "$redis_host" "$redis_port" 30
 echo "ensure-services: PostgreSQL $pg_host:$pg_port and Redis $redis_host:$redis_port are up"
+
+# The API docs test (tests/integration/apidocs) drives a real headless Chromium. Debian's package, never a
+# browser download: the machines reach package registries only. Where it cannot be installed (not root, not
+# Debian) that one test skips and says why; everything else still runs.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "ensure-services: installing chromium"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; then
+      echo "ensure-services: could not install chromium; the API docs browser test will skip" >&2
+    fi
+  else
+    echo "ensure-services: chromium is missing and cannot be installed here (needs root and apt-get);" \
+      "the API docs browser test will skip" >&2
+  fi
+fi

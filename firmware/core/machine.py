@@ -191,6 +191,9 @@ class Device:
 
     def info(self) -> "dict[str, Any]":
         body = dict(self.identity)
+        # The broker in use, not the built-in default: a config (petit's pairing, provisioning) usually names
+        # another, and an app or a person checking where the device went needs that one.
+        body["mqttHost"], body["mqttPort"] = self._broker()
         body["paired"] = self.paired()
         body["uptimeS"] = int(self.clock.now() - self._booted_at)
         return body

@@ -63,3 +63,10 @@ class RefreshTokenReusedError(PetitError):
     status = 401
     title = "The refresh token was already used; its session has been revoked"
     keeps_changes: ClassVar[bool] = True
+
+
+class MissingCredentialsError(PetitError):
+    # Only the seed 003 compatibility routes raise it: the original API answered 400 for a missing field.
+    code = "missing_credentials"
+    status = 400
+    title = "Email and password are required"

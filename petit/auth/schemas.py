@@ -1,7 +1,7 @@
 import re
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from petit.lib.schema import CamelModel
 
@@ -49,3 +49,17 @@ class TokenPair(CamelModel):
     expires_in: int = Field(description="Seconds until the access token expires")
     refresh_token: str = Field(description="Opaque; single use: each refresh returns a new one")
     refresh_expires_in: int = Field(description="Seconds until the refresh token expires")
+
+
+class CompatCredentials(CamelModel):
+    """The body of seed 003's ``POST /signup`` and ``POST /login``: both fields checked by the handler."""
+
+    # Seed 003 clients may send more than these two fields; the original API ignored the rest, so does this.
+    model_config = ConfigDict(extra="ignore")
+
+    email: str | None = Field(default=None, examples=["ada@example.com"])
+    password: str | None = Field(default=None, examples=["correct horse battery"])
+
+
+class CompatToken(TokenPair):
+    token: str = Field(description="The access token again, under the name seed 003 clients read")

@@ -1,5 +1,8 @@
 """``/ws`` (seed 003's protocol, extended compatibly) and ``GET /devices/stream`` (Server-Sent Events).
 
+The same WebSocket also answers at the server root (``ws://host:port``), where seed 003 put it, so clients
+written against the original API connect unchanged.
+
 WebSocket close codes: 1003 binary frame, 1008 policy (authentication failed or timed out, flood,
 slow client), 1009 frame too large, 1011 dependency down (retry), 1013 too many streams for the account,
 4001 session revoked or token expired.
@@ -195,7 +198,7 @@ async def _receiver(socket: WebSocket[Any, Any, Any], hub: Hub, session: Session
             session.control({"type": "error", "message": "Unknown message type."})
 
 
-@websocket("/ws")
+@websocket(["/ws", "/"])
 async def stream_socket(  # noqa: C901, PLR0912 - one linear protocol
     socket: WebSocket[Any, Any, Any], runtime: NamedDependency[SkipValidation[Runtime]]
 ) -> None:

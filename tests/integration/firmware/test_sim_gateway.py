@@ -1,5 +1,6 @@
 """Seed 004's HTTP gateway, device side: a simulated device claims its one-time token and ingests
-telemetry over HTTP. petit's gateway is not built yet, so a stub speaks the seed's documented bodies."""
+telemetry over HTTP. A stub speaks the seed's documented bodies (petit's own is petit/gateway/), so the
+device's side is tested on its own, faults included."""
 
 from __future__ import annotations
 

@@ -47,6 +47,21 @@ def test_the_config_may_name_the_broker() -> None:
     assert rig.mqtt.connects[0][:2] == ("tb.example.com", 8883)
 
 
+def test_info_reports_the_broker_in_use() -> None:
+    rig = Rig()
+    built_in = rig.device.info()
+    assert (built_in["mqttHost"], built_in["mqttPort"]) == (rig.device.identity["mqttHost"], 1883)
+    rig.configure(mqttHost="tb.example.com", mqttPort=18883)
+    rig.settle()
+    info = rig.device.info()
+    assert (info["mqttHost"], info["mqttPort"]) == ("tb.example.com", 18883)
+    assert rig.mqtt.connects[-1][:2] == ("tb.example.com", 18883)
+    # The built-in default is kept for the next setup; /info just does not claim the device uses it.
+    assert rig.device.identity["mqttPort"] == 1883
+    rebooted = Rig(store=rig.store)
+    assert rebooted.device.info()["mqttPort"] == 18883
+
+
 def test_credentials_are_stored_without_the_spent_pair_key_and_survive_reboot() -> None:
     rig = Rig()
     rig.configure()
