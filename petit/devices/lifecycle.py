@@ -21,16 +21,14 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
 
 from petit.audit.services import DeviceEventService, Outcome
 from petit.db.models import Device, DeviceIntent, IntentKind
 from petit.devices.errors import DeviceNameTakenError, DeviceNotFoundError, DeviceStepInterruptedError
 from petit.devices.idempotency import IdempotencyStore, request_hash
 from petit.devices.naming import platform_device_name, platform_label
-from petit.devices.repositories import DeviceRepository
+from petit.devices.repositories import DeviceIntentRepository, DeviceRepository
 from petit.devices.schemas import DeviceCreate, DeviceCredentialsRead, DeviceRead
 from petit.thingsboard.errors import ThingsBoardError, ThingsBoardNotFoundError, ThingsBoardUnavailableError
 from petit.users.linking import PlatformLinker
@@ -96,6 +94,7 @@ class DeviceLifecycle:
         self._tb = thingsboard
         self._clock = clock
         self._devices = DeviceRepository(session)
+        self._intents = DeviceIntentRepository(session)
         self._events = DeviceEventService(session=session, clock=clock)
         self._linker = PlatformLinker(thingsboard, clock)
 
@@ -125,21 +124,12 @@ class DeviceLifecycle:
     async def _settle(self, intent: DeviceIntent) -> None:
         """In the transaction that completes the step. Gone already means the sweeper judged the step
         abandoned and undid it: this request must then fail too, or its row would name an undone device."""
-        result = await self._session.execute(
-            delete(DeviceIntent)
-            .where(col(DeviceIntent.id) == intent.id)
-            .execution_options(synchronize_session=False)
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
+        if not await self._intents.remove(intent.id):
             raise DeviceStepInterruptedError
 
     async def _abandon(self, intent: DeviceIntent) -> None:
         """The step is known to have changed nothing on ThingsBoard: forget its intent now."""
-        await self._session.execute(
-            delete(DeviceIntent)
-            .where(col(DeviceIntent.id) == intent.id)
-            .execution_options(synchronize_session=False)
-        )
+        await self._intents.remove(intent.id)
         # Nothing else happened since the intent's own commit, so this commits only its removal.
         await self._session.commit()
 
@@ -240,14 +230,8 @@ class DeviceLifecycle:
                 await self._devices.add(device)
             except IntegrityError as exc:
                 raise DeviceNameTakenError from exc  # lost a race with a create of the same name
-            await self._events.record(
-                flow=DEVICE_FLOW,
-                action="create",
-                outcome=Outcome.SUCCEEDED,
-                platform_device_id=created.record.id,
-                actor_user_id=user.id,
-                details={"deviceId": str(device.id)},
-            )
+            actor = Actor(flow=DEVICE_FLOW, user_id=user.id)
+            await self._succeeded("create", actor, created.record.id, user_id=user.id, device_id=device.id)
 
         await self._finish(intent, created, write)
         result = device_read(device)
@@ -326,14 +310,8 @@ class DeviceLifecycle:
         await self._tb.update_device(platform_device_id, name=platform_device_name(device_id))
         await self._tb.clear_pairing_proof(platform_device_id)
         await self._show_status_quietly(platform_device_id, status)
-        await self._events.record(
-            flow=actor.flow,
-            action="complete",
-            outcome=Outcome.SUCCEEDED,
-            platform_device_id=platform_device_id,
-            actor_user_id=user.id,
-            client_ip=actor.client_ip,
-            details=details,
+        await self._succeeded(
+            "complete", actor, platform_device_id, user_id=user.id, device_id=device_id, details=details
         )
         return device
 
@@ -381,15 +359,7 @@ class DeviceLifecycle:
             await self._unassign_quietly(record.id)
             raise
         await self._show_status_quietly(record.id, status)
-        await self._events.record(
-            flow=actor.flow,
-            action="claim",
-            outcome=Outcome.SUCCEEDED,
-            platform_device_id=record.id,
-            actor_user_id=user.id,
-            client_ip=actor.client_ip,
-            details={"deviceId": str(device.id)},
-        )
+        await self._succeeded("claim", actor, record.id, user_id=user.id, device_id=device.id)
         return device
 
     async def _unassign_quietly(self, platform_id: uuid.UUID) -> None:
@@ -466,33 +436,39 @@ class DeviceLifecycle:
             await self._tb.rotate_credentials(platform_id)
             await self._show_status_quietly(platform_id, status)
         await self._devices.delete(device)
-        await self._events.record(
-            flow=actor.flow,
-            action="release",
-            outcome=Outcome.SUCCEEDED,
-            actor_user_id=user.id,
-            client_ip=actor.client_ip,
-            platform_device_id=platform_id,
-            details={"deviceId": str(device.id)},
-        )
+        await self._succeeded("release", actor, platform_id, user_id=user.id, device_id=device.id)
         log.info("device.released device_id=%s owner_id=%s", device.id, user.id)
 
     async def delete(self, device: Device, *, actor: Actor) -> uuid.UUID:
         """Delete an owned device here and on the platform; returns its platform id."""
         # Row first (flushed, not committed): if ThingsBoard then fails, the request fails and the row stays.
         await self._devices.delete(device)
-        await self._events.record(
-            flow=actor.flow,
-            action="delete",
-            outcome=Outcome.SUCCEEDED,
-            actor_user_id=actor.user_id,
-            client_ip=actor.client_ip,
-            platform_device_id=device.platform_device_id,
-            details={"deviceId": str(device.id)},
-        )
+        platform_id = device.platform_device_id
+        await self._succeeded("delete", actor, platform_id, user_id=actor.user_id, device_id=device.id)
         await self._tb.delete_device(device.platform_device_id)
         log.info("device.deleted device_id=%s owner_id=%s", device.id, device.owner_id)
         return device.platform_device_id
+
+    async def _succeeded(
+        self,
+        action: str,
+        actor: Actor,
+        platform_device_id: uuid.UUID,
+        *,
+        user_id: uuid.UUID | None,
+        device_id: uuid.UUID,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        details = {"deviceId": str(device_id), **(details or {})}
+        await self._events.record(
+            flow=actor.flow,
+            action=action,
+            outcome=Outcome.SUCCEEDED,
+            platform_device_id=platform_device_id,
+            actor_user_id=user_id,
+            client_ip=actor.client_ip,
+            details=details,
+        )
 
     async def _show_status_quietly(self, platform_id: uuid.UUID, status: Mapping[str, Value]) -> None:
         """Best effort: the status is for operators' eyes; ownership itself is already settled."""

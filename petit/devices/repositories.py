@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlmodel import col, select
 
-from petit.db.models import Device
+from petit.db.models import Device, DeviceIntent
 from petit.devices.ownership import PROCESS_OWNERSHIP
 
 if TYPE_CHECKING:
     import uuid
+    from datetime import datetime
 
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,3 +74,28 @@ class DeviceRepository:
         PROCESS_OWNERSHIP.forget(device.id)
         await self._session.delete(device)
         await self._session.flush()
+
+
+class DeviceIntentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def remove(self, intent_id: uuid.UUID) -> bool:
+        """Delete the intent; False when it was gone already (someone else settled or swept it)."""
+        result = await self._session.execute(
+            delete(DeviceIntent)
+            .where(col(DeviceIntent.id) == intent_id)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def stale(self, cutoff: datetime, *, limit: int) -> list[DeviceIntent]:
+        """Intents older than ``cutoff``, oldest first, locked against other sweepers (skipped if taken)."""
+        result = await self._session.execute(
+            select(DeviceIntent)
+            .where(col(DeviceIntent.created_at) <= cutoff)
+            .order_by(col(DeviceIntent.created_at))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(result.scalars().all())

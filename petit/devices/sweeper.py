@@ -17,15 +17,16 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete
 from sqlmodel import col, select
 
-from petit.db.models import Device, DeviceIntent, IntentKind, Pairing, ProvisionedDevice
+from petit.db.models import Device, IntentKind, Pairing, ProvisionedDevice
+from petit.devices.repositories import DeviceIntentRepository
 from petit.thingsboard.errors import ThingsBoardError, ThingsBoardNotFoundError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from petit.db.models import DeviceIntent
     from petit.lib.clock import Clock
     from petit.thingsboard.port import ThingsBoardPort
 
@@ -64,16 +65,8 @@ class IntentSweeper:
         cutoff = self._clock.now() - self._grace
         done = 0
         async with self._sessionmaker() as session:
-            intents = (
-                await session.execute(
-                    select(DeviceIntent)
-                    .where(col(DeviceIntent.created_at) <= cutoff)
-                    .order_by(col(DeviceIntent.created_at))
-                    .limit(_BATCH)
-                    .with_for_update(skip_locked=True)
-                )
-            ).scalars()
-            for intent in list(intents):
+            intents = DeviceIntentRepository(session)
+            for intent in await intents.stale(cutoff, limit=_BATCH):
                 try:
                     if not await self._completed(session, intent):
                         await self._undo(intent)
@@ -87,11 +80,7 @@ class IntentSweeper:
                         type(exc).__name__,
                     )
                     continue
-                await session.execute(
-                    delete(DeviceIntent)
-                    .where(col(DeviceIntent.id) == intent.id)
-                    .execution_options(synchronize_session=False)
-                )
+                await intents.remove(intent.id)
                 done += 1
             await session.commit()
         return done
