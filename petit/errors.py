@@ -57,10 +57,19 @@ class PetitError(Exception):
         self.headers: dict[str, str] = dict(headers or {})
 
 
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
 class ValidationFailedError(PetitError):
     code = "validation_failed"
     status = 422
     title = "The request body or parameters are invalid"
+
+    def __init__(self, detail: str | None = None, *, errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(detail)
+        self.errors = list(errors)
 
 
 class MalformedJsonError(PetitError):
@@ -132,11 +141,6 @@ def problem_from_thingsboard(exc: ThingsBoardError) -> PetitError:
         return DeviceUnresponsiveError()
     log.error("thingsboard.unexpected_failure kind=%s status=%s", type(exc).__name__, exc.status)
     return PlatformFailedError()
-
-
-class FieldError(BaseModel):
-    field: str
-    message: str
 
 
 class ProblemDetail(BaseModel):
@@ -218,7 +222,13 @@ NO_CONTENT_RESPONSE: dict[int, ResponseSpec] = {
 
 def _on_petit_error(request: Request[Any, Any, Any], exc: PetitError) -> Response[dict[str, Any]]:
     return problem_response(
-        request, code=exc.code, status=exc.status, title=exc.title, detail=exc.detail, headers=exc.headers
+        request,
+        code=exc.code,
+        status=exc.status,
+        title=exc.title,
+        detail=exc.detail,
+        headers=exc.headers,
+        errors=exc.errors if isinstance(exc, ValidationFailedError) else None,
     )
 
 
