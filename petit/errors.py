@@ -22,6 +22,9 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel, Field
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from petit.thingsboard.errors import (
     ThingsBoardAuthError,
@@ -104,6 +107,21 @@ class PlatformUnavailableError(PetitError):
         self, detail: str | None = None, *, retry_after_s: float = THINGSBOARD_RETRY_AFTER_S
     ) -> None:
         super().__init__(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after_s)))})
+
+
+#: Redis usually comes back within seconds (a restart, a failover); clients should not hammer it meanwhile.
+REDIS_RETRY_AFTER_S = 5
+
+
+class CacheUnavailableError(PetitError):
+    """Redis (revocation markers, throttle counters) cannot answer: petit refuses rather than skip checks."""
+
+    code = "redis_unavailable"
+    status = 503
+    title = "A petit dependency (Redis) is unavailable; retry later"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(REDIS_RETRY_AFTER_S)})
 
 
 class DeviceUnresponsiveError(PetitError):
@@ -289,6 +307,15 @@ def _caused_by_decoding(exc: BaseException) -> bool:
     return isinstance(exc.__cause__, SerializationException)
 
 
+def _on_redis_error(request: Request[Any, Any, Any], exc: RedisError) -> Response[dict[str, Any]]:
+    # Collaborators that talk to Redis directly (ThingsBoard token store, the realtime hub) let its errors
+    # through; an unreachable Redis is an outage to retry, not a bug.
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        log.warning("redis.unavailable kind=%s", type(exc).__name__)
+        return _on_petit_error(request, CacheUnavailableError())
+    return _on_unexpected(request, exc)
+
+
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.error("http.unhandled_exception path=%s", request.url.path, exc_info=exc)
     return problem_response(request, code="internal_error", status=500, title="Internal server error")
@@ -299,5 +326,6 @@ def exception_handlers() -> ExceptionHandlersMap:
         PetitError: _on_petit_error,
         ThingsBoardError: _on_thingsboard_error,
         HTTPException: _on_http_exception,
+        RedisError: _on_redis_error,
         Exception: _on_unexpected,
     }

@@ -166,7 +166,9 @@ async def open_runtime(
             shared_redis = Redis.from_url(settings.redis.url)
             stack.push_async_callback(shared_redis.aclose)  # type: ignore[attr-defined]
         cache: Cache = (
-            RedisCache(shared_redis, prefix=settings.redis.key_prefix)
+            RedisCache(
+                shared_redis, prefix=settings.redis.key_prefix, timeout_s=settings.redis.command_timeout_s
+            )
             if shared_redis is not None
             else MemoryCache(clock)
         )
@@ -221,6 +223,15 @@ async def open_runtime(
             sweep_task = asyncio.create_task(sweeper.run(), name="petit-intent-sweeper")
             stack.push_async_callback(_cancel, sweep_task)
             await prepare_provisioning_profile(settings, platform, cache)
+        health = HealthService(
+            engine=engine,
+            cache=cache,
+            thingsboard=platform,
+            db_timeout_s=settings.db.health_timeout_s,
+            cache_timeout_s=settings.redis.health_timeout_s,
+            thingsboard_timeout_s=settings.thingsboard.request_timeout_s,
+        )
+        stack.push_async_callback(health.aclose)
         yield Runtime(
             settings=settings,
             clock=clock,
@@ -234,14 +245,7 @@ async def open_runtime(
             token_verifier=verifier,
             secret_hasher=hasher,
             throttle=throttle,
-            health=HealthService(
-                engine=engine,
-                cache=cache,
-                thingsboard=platform,
-                db_timeout_s=settings.db.health_timeout_s,
-                cache_timeout_s=settings.redis.health_timeout_s,
-                thingsboard_timeout_s=settings.thingsboard.request_timeout_s,
-            ),
+            health=health,
             hub=hub,
             pairing_watcher=watcher,
             sweeper=sweeper,

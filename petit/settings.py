@@ -77,6 +77,10 @@ class RedisSettings(_Group):
     """Prefix on every key petit writes, so several deployments (or tests) can share one Redis."""
     health_timeout_s: float = Field(default=2.0, gt=0)
     """How long readiness waits for ``PING`` before calling Redis down."""
+    command_timeout_s: float = Field(default=1.0, gt=0)
+    """How long a request waits for any one Redis command (revocation check, throttle counter) before it
+    answers 503 ``redis_unavailable``: every authenticated request makes one, so Redis hanging must not hang
+    them."""
 
 
 class ThingsBoardSettings(_Group):

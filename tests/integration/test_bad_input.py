@@ -107,9 +107,9 @@ def nested(depth: int) -> str:
 FREE_FORM = [
     ("POST", "/devices", '{"name": "a", "metadata": {"a": %s}}'),
     ("PATCH", f"/devices/{DEVICE}", '{"metadata": {"a": %s}}'),
-    ("PUT", f"/devices/{DEVICE}/settings", '{"a": %s}'),
-    ("PATCH", f"/devices/{DEVICE}/settings", '{"a": %s}'),
-    ("POST", f"/devices/{DEVICE}/commands", '{"name": "x", "params": %s}'),
+    ("PUT", f"/devices/{DEVICE}/settings", '{"values": {"a": %s}}'),
+    ("PATCH", f"/devices/{DEVICE}/settings", '{"values": {"a": %s}}'),
+    ("POST", f"/devices/{DEVICE}/commands", '{"function": "x", "params": %s}'),
     ("POST", "/gateway/device-data/ingest", '{"a": %s}'),
 ]
 
