@@ -142,8 +142,15 @@ class AuthSettings(_Group):
     """argon2id lanes."""
     login_window_s: int = Field(default=300, ge=1)
     """Length of the login throttling window."""
-    login_max_per_account: int = Field(default=10, ge=1)
-    """Login attempts allowed per email address per window, successful or not."""
+    login_max_failures_per_client: int = Field(default=10, ge=1)
+    """Wrong passwords allowed per (email address, client IP) per window; then that pair waits the window
+    out. Other clients of the same account are not affected: a lockout cannot be aimed at someone else."""
+    login_delay_after_failures: int = Field(default=5, ge=1)
+    """Wrong passwords for one account (from anywhere) before its progressive delay starts."""
+    login_delay_base_s: float = Field(default=1.0, gt=0)
+    """First delay; it doubles with each further failure on the account, up to ``login_delay_max_s``. It only
+    applies to clients that have themselves failed on the account: a client that has not still logs in."""
+    login_delay_max_s: float = Field(default=30.0, gt=0)
     login_max_per_ip: int = Field(default=100, ge=1)
     """Login attempts allowed per client IP per window, successful or not."""
 
