@@ -54,11 +54,13 @@ def throttle_limits(settings: OwnershipSettings) -> ThrottleLimits:
     return ThrottleLimits(
         window_s=settings.attempt_window_s,
         max_attempts_per_user=settings.max_attempts_per_user,
-        max_attempts_per_device=settings.max_attempts_per_device,
         max_attempts_per_ip=settings.max_attempts_per_ip,
         max_failures_per_user=settings.max_failures_per_user,
-        max_failures_per_device=settings.max_failures_per_device,
+        max_failures_per_client=settings.max_failures_per_device,
         max_failures_per_ip=settings.max_failures_per_ip,
+        delay_after_failures=settings.delay_after_failures,
+        delay_base_s=settings.delay_base_s,
+        delay_max_s=settings.delay_max_s,
         lockout_s=settings.lockout_s,
     )
 
