@@ -81,6 +81,18 @@ class MalformedJsonError(PetitError):
     title = "The body is not valid JSON"
 
 
+class JsonTooDeepError(PetitError):
+    code = "json_too_deep"
+    status = 400
+    title = "The JSON document is nested too deeply"
+
+
+class JsonTooLargeError(PetitError):
+    code = "json_too_many_elements"
+    status = 413
+    title = "The JSON document has too many values"
+
+
 class PayloadTooLargeError(PetitError):
     code = "payload_too_large"
     status = 413
@@ -205,7 +217,9 @@ def problem_response(
 
 _BODY_ERRORS: tuple[type[PetitError], ...] = (
     MalformedJsonError,
+    JsonTooDeepError,
     PayloadTooLargeError,
+    JsonTooLargeError,
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )

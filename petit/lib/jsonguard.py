@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from petit.errors import FieldError, MalformedJsonError, PetitError, ValidationFailedError
+from petit.errors import (
+    FieldError,
+    JsonTooDeepError,
+    JsonTooLargeError,
+    MalformedJsonError,
+    ValidationFailedError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -37,18 +43,6 @@ INT64_MAX = 2**63 - 1
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
 _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
-
-
-class JsonTooDeepError(PetitError):
-    code = "json_too_deep"
-    status = 400
-    title = "The JSON document is nested too deeply"
-
-
-class JsonTooLargeError(PetitError):
-    code = "json_too_many_elements"
-    status = 413
-    title = "The JSON document has too many values"
 
 
 @dataclass(frozen=True, slots=True)
