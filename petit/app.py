@@ -25,6 +25,7 @@ from petit.errors import UnsupportedMediaTypeError, exception_handlers
 from petit.gateway.controllers import GatewayController
 from petit.health.controllers import HealthController
 from petit.lib.clock import Clock, SystemClock
+from petit.lib.jsonguard import check_json, check_query
 from petit.pairing.controllers import ClaimController, PairingController, ReleaseController
 from petit.provisioning.controllers import provisioning_route_handlers
 from petit.realtime.controllers import StreamController, stream_socket
@@ -46,17 +47,24 @@ if TYPE_CHECKING:
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-async def _require_json_body(request: Request[Any, Any, Any]) -> None:
-    # Litestar parses whatever arrives as JSON; refusing other media types up front gives clients a clear 415
-    # instead of a confusing parse error.
+async def _check_request(request: Request[Any, Any, Any]) -> None:
+    """Every route's input rules, enforced once before any handler, validator or decoder sees the input."""
+    if request.query_params:
+        check_query(request.query_params.dict())
     if request.method not in _BODY_METHODS:
         return
     headers = request.headers
     if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
         return
+    # Litestar parses whatever arrives as JSON; refusing other media types up front gives clients a clear 415
+    # instead of a confusing parse error.
     media_type = request.content_type[0].lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise UnsupportedMediaTypeError(f"got {media_type or 'no content type'}")
+    # The body is cached on the request, so the handler's decoder reads the same bytes again, now known safe.
+    raw = await request.body()
+    if raw:
+        check_json(raw)
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -139,7 +147,7 @@ def create_app(
         state=state,
         plugins=[PydanticPlugin(prefer_alias=True)],
         exception_handlers=exception_handlers(),
-        before_request=_require_json_body,
+        before_request=_check_request,
         request_max_body_size=settings.app.request_max_body_bytes,
         openapi_config=openapi_config(),
         cors_config=cors,

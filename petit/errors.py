@@ -22,6 +22,9 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel, Field
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from petit.thingsboard.errors import (
     ThingsBoardAuthError,
@@ -57,16 +60,37 @@ class PetitError(Exception):
         self.headers: dict[str, str] = dict(headers or {})
 
 
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
 class ValidationFailedError(PetitError):
     code = "validation_failed"
     status = 422
     title = "The request body or parameters are invalid"
+
+    def __init__(self, detail: str | None = None, *, errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(detail)
+        self.errors = list(errors)
 
 
 class MalformedJsonError(PetitError):
     code = "malformed_json"
     status = 400
     title = "The body is not valid JSON"
+
+
+class JsonTooDeepError(PetitError):
+    code = "json_too_deep"
+    status = 400
+    title = "The JSON document is nested too deeply"
+
+
+class JsonTooLargeError(PetitError):
+    code = "json_too_many_elements"
+    status = 413
+    title = "The JSON document has too many values"
 
 
 class PayloadTooLargeError(PetitError):
@@ -95,6 +119,21 @@ class PlatformUnavailableError(PetitError):
         self, detail: str | None = None, *, retry_after_s: float = THINGSBOARD_RETRY_AFTER_S
     ) -> None:
         super().__init__(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after_s)))})
+
+
+#: Redis usually comes back within seconds (a restart, a failover); clients should not hammer it meanwhile.
+REDIS_RETRY_AFTER_S = 5
+
+
+class CacheUnavailableError(PetitError):
+    """Redis (revocation markers, throttle counters) cannot answer: petit refuses rather than skip checks."""
+
+    code = "redis_unavailable"
+    status = 503
+    title = "A petit dependency (Redis) is unavailable; retry later"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(REDIS_RETRY_AFTER_S)})
 
 
 class DeviceUnresponsiveError(PetitError):
@@ -132,11 +171,6 @@ def problem_from_thingsboard(exc: ThingsBoardError) -> PetitError:
         return DeviceUnresponsiveError()
     log.error("thingsboard.unexpected_failure kind=%s status=%s", type(exc).__name__, exc.status)
     return PlatformFailedError()
-
-
-class FieldError(BaseModel):
-    field: str
-    message: str
 
 
 class ProblemDetail(BaseModel):
@@ -183,7 +217,9 @@ def problem_response(
 
 _BODY_ERRORS: tuple[type[PetitError], ...] = (
     MalformedJsonError,
+    JsonTooDeepError,
     PayloadTooLargeError,
+    JsonTooLargeError,
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
@@ -218,7 +254,13 @@ NO_CONTENT_RESPONSE: dict[int, ResponseSpec] = {
 
 def _on_petit_error(request: Request[Any, Any, Any], exc: PetitError) -> Response[dict[str, Any]]:
     return problem_response(
-        request, code=exc.code, status=exc.status, title=exc.title, detail=exc.detail, headers=exc.headers
+        request,
+        code=exc.code,
+        status=exc.status,
+        title=exc.title,
+        detail=exc.detail,
+        headers=exc.headers,
+        errors=exc.errors if isinstance(exc, ValidationFailedError) else None,
     )
 
 
@@ -279,6 +321,15 @@ def _caused_by_decoding(exc: BaseException) -> bool:
     return isinstance(exc.__cause__, SerializationException)
 
 
+def _on_redis_error(request: Request[Any, Any, Any], exc: RedisError) -> Response[dict[str, Any]]:
+    # Collaborators that talk to Redis directly (ThingsBoard token store, the realtime hub) let its errors
+    # through; an unreachable Redis is an outage to retry, not a bug.
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        log.warning("redis.unavailable kind=%s", type(exc).__name__)
+        return _on_petit_error(request, CacheUnavailableError())
+    return _on_unexpected(request, exc)
+
+
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.error("http.unhandled_exception path=%s", request.url.path, exc_info=exc)
     return problem_response(request, code="internal_error", status=500, title="Internal server error")
@@ -289,5 +340,6 @@ def exception_handlers() -> ExceptionHandlersMap:
         PetitError: _on_petit_error,
         ThingsBoardError: _on_thingsboard_error,
         HTTPException: _on_http_exception,
+        RedisError: _on_redis_error,
         Exception: _on_unexpected,
     }

@@ -54,11 +54,13 @@ def throttle_limits(settings: OwnershipSettings) -> ThrottleLimits:
     return ThrottleLimits(
         window_s=settings.attempt_window_s,
         max_attempts_per_user=settings.max_attempts_per_user,
-        max_attempts_per_device=settings.max_attempts_per_device,
         max_attempts_per_ip=settings.max_attempts_per_ip,
         max_failures_per_user=settings.max_failures_per_user,
-        max_failures_per_device=settings.max_failures_per_device,
+        max_failures_per_client=settings.max_failures_per_device,
         max_failures_per_ip=settings.max_failures_per_ip,
+        delay_after_failures=settings.delay_after_failures,
+        delay_base_s=settings.delay_base_s,
+        delay_max_s=settings.delay_max_s,
         lockout_s=settings.lockout_s,
     )
 
@@ -166,7 +168,9 @@ async def open_runtime(
             shared_redis = Redis.from_url(settings.redis.url)
             stack.push_async_callback(shared_redis.aclose)  # type: ignore[attr-defined]
         cache: Cache = (
-            RedisCache(shared_redis, prefix=settings.redis.key_prefix)
+            RedisCache(
+                shared_redis, prefix=settings.redis.key_prefix, timeout_s=settings.redis.command_timeout_s
+            )
             if shared_redis is not None
             else MemoryCache(clock)
         )
@@ -221,6 +225,15 @@ async def open_runtime(
             sweep_task = asyncio.create_task(sweeper.run(), name="petit-intent-sweeper")
             stack.push_async_callback(_cancel, sweep_task)
             await prepare_provisioning_profile(settings, platform, cache)
+        health = HealthService(
+            engine=engine,
+            cache=cache,
+            thingsboard=platform,
+            db_timeout_s=settings.db.health_timeout_s,
+            cache_timeout_s=settings.redis.health_timeout_s,
+            thingsboard_timeout_s=settings.thingsboard.request_timeout_s,
+        )
+        stack.push_async_callback(health.aclose)
         yield Runtime(
             settings=settings,
             clock=clock,
@@ -234,14 +247,7 @@ async def open_runtime(
             token_verifier=verifier,
             secret_hasher=hasher,
             throttle=throttle,
-            health=HealthService(
-                engine=engine,
-                cache=cache,
-                thingsboard=platform,
-                db_timeout_s=settings.db.health_timeout_s,
-                cache_timeout_s=settings.redis.health_timeout_s,
-                thingsboard_timeout_s=settings.thingsboard.request_timeout_s,
-            ),
+            health=health,
             hub=hub,
             pairing_watcher=watcher,
             sweeper=sweeper,

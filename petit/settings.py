@@ -77,6 +77,10 @@ class RedisSettings(_Group):
     """Prefix on every key petit writes, so several deployments (or tests) can share one Redis."""
     health_timeout_s: float = Field(default=2.0, gt=0)
     """How long readiness waits for ``PING`` before calling Redis down."""
+    command_timeout_s: float = Field(default=1.0, gt=0)
+    """How long a request waits for any one Redis command (revocation check, throttle counter) before it
+    answers 503 ``redis_unavailable``: every authenticated request makes one, so Redis hanging must not hang
+    them."""
 
 
 class ThingsBoardSettings(_Group):
@@ -138,8 +142,15 @@ class AuthSettings(_Group):
     """argon2id lanes."""
     login_window_s: int = Field(default=300, ge=1)
     """Length of the login throttling window."""
-    login_max_per_account: int = Field(default=10, ge=1)
-    """Login attempts allowed per email address per window, successful or not."""
+    login_max_failures_per_client: int = Field(default=10, ge=1)
+    """Wrong passwords allowed per (email address, client IP) per window; then that pair waits the window
+    out. Other clients of the same account are not affected: a lockout cannot be aimed at someone else."""
+    login_delay_after_failures: int = Field(default=5, ge=1)
+    """Wrong passwords for one account (from anywhere) before its progressive delay starts."""
+    login_delay_base_s: float = Field(default=1.0, gt=0)
+    """First delay; it doubles with each further failure on the account, up to ``login_delay_max_s``. It only
+    applies to clients that have themselves failed on the account: a client that has not still logs in."""
+    login_delay_max_s: float = Field(default=30.0, gt=0)
     login_max_per_ip: int = Field(default=100, ge=1)
     """Login attempts allowed per client IP per window, successful or not."""
 
@@ -173,18 +184,23 @@ class OwnershipSettings(_Group):
     """Length of the attempt-counting window."""
     max_attempts_per_user: int = Field(default=60, ge=1)
     """Attempts (right or wrong) per user per window before 429."""
-    max_attempts_per_device: int = Field(default=30, ge=1)
-    """Attempts per device per window before 429."""
     max_attempts_per_ip: int = Field(default=120, ge=1)
     """Attempts per client IP per window before 429."""
     max_failures_per_user: int = Field(default=10, ge=1)
     """Wrong secrets per user per window before lockout."""
     max_failures_per_device: int = Field(default=5, ge=1)
-    """Wrong secrets per device per window before lockout."""
+    """Wrong secrets per (device, client) per window before that client, and only it, is locked out of the
+    device. The client is the signed-in user, else the address and the secret it presented."""
     max_failures_per_ip: int = Field(default=20, ge=1)
-    """Wrong secrets per client IP per window before lockout."""
+    """Wrong secrets per client IP per window before its further *wrong* secrets answer 429; a right secret
+    from the same address (a neighbour behind the same NAT) still works."""
+    delay_after_failures: int = Field(default=5, ge=1)
+    """Wrong secrets for one device, from anyone, before clients that have failed on it must wait between
+    tries (doubling from ``delay_base_s`` up to ``delay_max_s``); clients that have not failed never wait."""
+    delay_base_s: float = Field(default=1.0, gt=0)
+    delay_max_s: float = Field(default=60.0, gt=0)
     lockout_s: int = Field(default=15 * 60, ge=1)
-    """How long a locked-out user, device or IP must wait."""
+    """How long a locked-out user or (device, client) pair must wait."""
     pairing_watch_interval_s: float = Field(default=1.0, gt=0, le=60)
     """How often each petit process checks pending pairings for their device's pair key."""
     intent_grace_s: float = Field(default=30.0, ge=1, le=3600)

@@ -14,6 +14,7 @@ except ImportError:  # pragma: no cover - MicroPython only
     pass
 
 MAX_BODY = 2048
+MAX_DEPTH = 8
 
 # (field, required, kind, min, max); lengths are UTF-8 bytes for the SSID (802.11 counts octets),
 # characters for the rest.
@@ -70,6 +71,7 @@ def validate_config(body: bytes) -> "dict[str, Any]":
     """Parse and check a POST /config/data body; raise ApiError on anything wrong."""
     if len(body) > MAX_BODY:
         raise ApiError(413, "body_too_large", "body exceeds " + str(MAX_BODY) + " bytes")
+    _check_nesting(body)
     try:
         data = json.loads(body)
     except (ValueError, UnicodeError):
@@ -95,6 +97,30 @@ def check_config(data: "dict[str, Any]") -> "dict[str, Any]":
             _check(name, data[name], rule)
     _check_combinations(data)
     return data
+
+
+def _check_nesting(body: bytes) -> None:
+    # json.loads recurses: a 2 KiB body of "[" overflows the stack (RecursionError on CPython, a crash of
+    # the HTTP task on MicroPython), so count depth by hand first. The config is one flat object.
+    depth = 0
+    in_string = False
+    escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ApiError(400, "invalid_json", "JSON nested deeper than " + str(MAX_DEPTH) + " levels")
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
 
 
 def _check_combinations(data: "dict[str, Any]") -> None:

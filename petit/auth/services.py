@@ -51,25 +51,70 @@ def _revoked_family_key(family_id: uuid.UUID) -> str:
 
 
 class LoginThrottle:
-    """Fixed-window counters per account and per client IP, kept in the shared cache."""
+    """Guessing is limited without handing anyone a way to lock a user out of their own account.
 
-    def __init__(self, cache: Cache, settings: AuthSettings) -> None:
+    * per client IP: attempts per window, right or wrong (spraying many accounts from one place);
+    * per (account, client IP): wrong passwords per window, strictly; a client exhausting it waits the
+      window out, and only that client;
+    * per account: wrong passwords from anywhere make a progressive delay, which only clients that have
+      themselves failed on the account must respect. A client that has not failed is never slowed, so the
+      owner logs in while someone else guesses at their account.
+
+    Counters live in the shared cache, so every petit instance sees them.
+    """
+
+    def __init__(self, cache: Cache, clock: Clock, settings: AuthSettings) -> None:
         self._cache = cache
+        self._clock = clock
         self._settings = settings
 
-    async def check(self, email: str, client_ip: str) -> None:
-        window = self._settings.login_window_s
+    @staticmethod
+    def _keys(email: str, client_ip: str) -> tuple[str, str, str]:
         # Hash the address so Redis keys do not hold personal data.
         account = hashlib.sha256(email.encode()).hexdigest()[:32]
-        per_account, account_reset = await self._cache.hit(f"auth:login:account:{account}", window_s=window)
-        per_ip, ip_reset = await self._cache.hit(f"auth:login:ip:{client_ip}", window_s=window)
-        waits = []
-        if per_account > self._settings.login_max_per_account:
-            waits.append(account_reset)
-        if per_ip > self._settings.login_max_per_ip:
-            waits.append(ip_reset)
-        if waits:
-            raise LoginThrottledError(retry_after_s=max(1, math.ceil(max(waits))))
+        pair = hashlib.sha256(f"{account}|{client_ip}".encode()).hexdigest()[:32]
+        return f"auth:login:fail:{account}", f"auth:login:fail:{pair}", f"auth:login:last:{pair}"
+
+    def _delay_s(self, account_failures: int) -> float:
+        over = account_failures - self._settings.login_delay_after_failures
+        if over < 0:
+            return 0.0
+        return float(
+            min(self._settings.login_delay_max_s, self._settings.login_delay_base_s * 2 ** min(over, 30))
+        )
+
+    async def check(self, email: str, client_ip: str) -> None:
+        s = self._settings
+        per_ip, ip_reset = await self._cache.hit(f"auth:login:ip:{client_ip}", window_s=s.login_window_s)
+        if per_ip > s.login_max_per_ip:
+            raise LoginThrottledError(retry_after_s=max(1, math.ceil(ip_reset)))
+        account_key, _, last_key = self._keys(email, client_ip)
+        last = await self._cache.get(last_key)
+        if last is None:
+            return  # this client has not failed on this account lately: nothing applies to it
+        last_at, pair_failures, window_ends = (float(v) for v in last.split(":"))
+        now = self._clock.now().timestamp()
+        if pair_failures >= s.login_max_failures_per_client:
+            raise LoginThrottledError(retry_after_s=max(1, math.ceil(window_ends - now)))
+        account_failures = int(await self._cache.get(account_key) or 0)
+        wait = last_at + self._delay_s(account_failures) - now
+        if wait > 0:
+            raise LoginThrottledError(retry_after_s=max(1, math.ceil(wait)))
+
+    async def failed(self, email: str, client_ip: str) -> None:
+        window = self._settings.login_window_s
+        account_key, pair_key, last_key = self._keys(email, client_ip)
+        await self._cache.hit(account_key, window_s=window)
+        pair_failures, reset_s = await self._cache.hit(pair_key, window_s=window)
+        now = self._clock.now().timestamp()
+        # One read in check(): when this client last failed, how often, and when its window ends.
+        await self._cache.set(last_key, f"{now}:{pair_failures}:{now + reset_s}", ttl_s=max(reset_s, 1.0))
+
+    async def succeeded(self, email: str, client_ip: str) -> None:
+        # The client proved it knows the password: its own slate is clean (the account's count stays, it
+        # measures what others are doing).
+        _, pair_key, last_key = self._keys(email, client_ip)
+        await self._cache.delete(pair_key, last_key)
 
 
 class AccessTokenVerifier:
@@ -116,7 +161,7 @@ class AuthService:
         self._cache = cache
         self._clock = clock
         self._settings = settings
-        self._throttle = LoginThrottle(cache, settings)
+        self._throttle = LoginThrottle(cache, clock, settings)
 
     async def signup(self, email: str, password: str) -> User:
         if await self._users.get_by_email(email) is not None:
@@ -141,10 +186,13 @@ class AuthService:
         user = await self._users.get_by_email(email)
         if user is None:
             await asyncio.to_thread(self._hasher.burn, password)
+            await self._throttle.failed(email, client_ip)
             raise InvalidCredentialsError
         ok, new_hash = await asyncio.to_thread(self._hasher.verify, password, user.password_hash)
         if not ok:
+            await self._throttle.failed(email, client_ip)
             raise InvalidCredentialsError
+        await self._throttle.succeeded(email, client_ip)
         if new_hash is not None:
             user.password_hash = new_hash
             user.updated_at = self._clock.now()

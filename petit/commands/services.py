@@ -15,6 +15,7 @@ from petit.commands.errors import (
     InvalidSettingsError,
     SettingsTooLargeError,
 )
+from petit.errors import PlatformUnavailableError
 from petit.telemetry.services import platform_device
 from petit.thingsboard.errors import ThingsBoardTimeoutError
 
@@ -78,8 +79,14 @@ class CommandService:
                         expect_reply=expect_reply,
                         timeout_s=timeout_s,
                     )
-        except (ThingsBoardTimeoutError, TimeoutError):
+        except ThingsBoardTimeoutError:
+            # ThingsBoard answered, and its answer is that the device did not: only then is it the device.
             raise DeviceTimeoutError(f"no answer from the device within {timeout_ms} ms") from None
+        except TimeoutError:
+            # Our deadline passed with no answer from ThingsBoard at all: the platform is what is slow.
+            raise PlatformUnavailableError(
+                f"The device platform did not answer within {timeout_ms} ms plus its margin"
+            ) from None
         return CommandResult(
             device_id=device.id,
             function=function,

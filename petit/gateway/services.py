@@ -36,7 +36,7 @@ from petit.gateway.schemas import (
 )
 from petit.lib.clock import as_utc
 from petit.lib.secrets import new_secret
-from petit.lib.throttle import Subjects, TooManyAttemptsError
+from petit.lib.throttle import Subjects, TooManyAttemptsError, credential_digest
 
 if TYPE_CHECKING:
     import uuid
@@ -132,16 +132,20 @@ class GatewayService:
     async def claim(
         self, *, token: str, device_metadata: dict[str, Any], client_ip: str, ingest_url: str
     ) -> ProvisioningClaimResult:
-        ip_only = Subjects(client_ip=client_ip)
+        # The token is the only identifier: the client is this address presenting this token.
+        presenting = Subjects(client_ip=client_ip, credential=credential_digest(token))
         try:
-            await self._throttle.check(ip_only)
+            await self._throttle.check(presenting)
         except TooManyAttemptsError:
             await self._claim_event(Outcome.THROTTLED, None, client_ip, "too_many_attempts", keep=True)
             raise
         row = await self._tokens.by_digest(self._hasher.digest(token))
         if row is None or not self._hasher.matches(token, row.token_digest):
-            await self._throttle.failed(ip_only)
+            wait = await self._throttle.failed(presenting)
             await self._claim_event(Outcome.FAILED, None, client_ip, "wrong_token", keep=True)
+            if wait:
+                await self._claim_event(Outcome.THROTTLED, None, client_ip, "too_many_attempts", keep=True)
+                raise TooManyAttemptsError(wait)
             raise InvalidProvisioningTokenError
         device = await self._devices.get(row.device_id)
         if device is None:  # pragma: no cover - the foreign key cascades; only a race with deletion gets here
@@ -189,13 +193,16 @@ class GatewayService:
         )
 
     async def ingest(self, *, api_key: str | None, payload: Any, client_ip: str) -> None:
-        subjects = Subjects(client_ip=client_ip)
-        # Ingest is frequent: only a locked IP is refused up front, attempts are not counted against the rate.
+        # Keyed by the presented key too: one device retrying a stale key behind a NAT is locked out alone.
+        subjects = Subjects(client_ip=client_ip, credential=credential_digest(api_key))
+        # Ingest is frequent: only a locked client is refused up front; attempts count against no rate.
         if await self._throttle.locked(subjects):
             raise TooManyAttemptsError(self._throttle.limits.lockout_s)
         key = await self._api_keys.by_digest(self._hasher.digest(api_key)) if api_key else None
         if key is None or api_key is None or not self._hasher.matches(api_key, key.key_digest):
-            await self._throttle.failed(subjects)
+            wait = await self._throttle.failed(subjects)
+            if wait:
+                raise TooManyAttemptsError(wait)
             raise InvalidApiKeyError
         if not isinstance(payload, dict) or not payload or not all(isinstance(k, str) for k in payload):
             raise InvalidTelemetryError

@@ -6,13 +6,23 @@ on a machine without Redis; it is per-process, so it is wrong behind a load bala
 
 from __future__ import annotations
 
+import asyncio
 import math
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from redis.exceptions import RedisError
+
+from petit.errors import CacheUnavailableError
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from redis.asyncio import Redis
 
     from petit.lib.clock import Clock
+
+
+T = TypeVar("T")
 
 
 class Cache(Protocol):
@@ -40,33 +50,49 @@ class Cache(Protocol):
 
 
 class RedisCache:
+    """Every command is bounded by ``timeout_s``; failures leave as ``CacheUnavailableError`` (503)."""
+
     backend = "redis"
 
-    def __init__(self, redis: Redis[Any], *, prefix: str) -> None:
+    def __init__(self, redis: Redis[Any], *, prefix: str, timeout_s: float = 1.0) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._timeout_s = timeout_s
 
     def _k(self, key: str) -> str:
         return f"{self._prefix}{key}"
 
+    async def _bounded(self, op: Awaitable[T]) -> T:
+        # redis-py retries a refused connection with backoff and waits on a silent one indefinitely; a
+        # request must learn within the timeout that Redis is gone, and say so (503), not crash (500).
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await op
+        except TimeoutError:
+            raise CacheUnavailableError(f"Redis did not answer within {self._timeout_s:g}s") from None
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailableError(f"Redis failed: {type(exc).__name__}") from None
+
     async def set(self, key: str, value: str, *, ttl_s: float) -> None:
-        await self._redis.set(self._k(key), value, px=max(1000, math.ceil(ttl_s * 1000)))
+        await self._bounded(self._redis.set(self._k(key), value, px=max(1000, math.ceil(ttl_s * 1000))))
 
     async def get(self, key: str) -> str | None:
-        value = await self._redis.get(self._k(key))
+        value = await self._bounded(self._redis.get(self._k(key)))
         if value is None:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)
 
     async def exists_any(self, *keys: str) -> bool:
-        return bool(await self._redis.exists(*(self._k(k) for k in keys)))
+        return bool(await self._bounded(self._redis.exists(*(self._k(k) for k in keys))))
 
     async def delete(self, *keys: str) -> None:
         if keys:
-            await self._redis.delete(*(self._k(k) for k in keys))
+            await self._bounded(self._redis.delete(*(self._k(k) for k in keys)))
 
     async def hit(self, key: str, *, window_s: int) -> tuple[int, float]:
-        full = self._k(key)
+        return await self._bounded(self._hit(self._k(key), window_s))
+
+    async def _hit(self, full: str, window_s: int) -> tuple[int, float]:
         # One MULTI: create the window with its expiry only if absent, count, read the remaining time. Doing
         # INCR then EXPIRE separately could leave a counter without expiry if the process died in between.
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -77,7 +103,7 @@ class RedisCache:
         return int(count), max(int(pttl), 0) / 1000
 
     async def ping(self) -> None:
-        await self._redis.ping()
+        await self._bounded(self._redis.ping())
 
 
 class MemoryCache:

@@ -27,7 +27,8 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from petit.auth.deps import provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
-from petit.errors import problem_responses
+from petit.errors import MalformedJsonError, PetitError, problem_responses
+from petit.lib.jsonguard import check_json
 from petit.lib.security import AccessClaims
 from petit.realtime.errors import StreamUnavailableError, TooManyStreamsError
 from petit.realtime.session import Session
@@ -93,13 +94,16 @@ async def _receive_json(socket: WebSocket[Any, Any, Any], hub: Hub, bucket: _Buc
         raise _Reject(1008, "Too many messages.", "Too many messages.")
     if event.get("bytes") is not None and event.get("text") is None:
         raise _Reject(1003, "Binary frames are not supported.", "Binary frames are not supported.")
-    text = str(event.get("text") or "")
-    if len(text.encode()) > hub.limits.max_message_bytes:
+    raw = str(event.get("text") or "").encode(errors="surrogatepass")
+    if len(raw) > hub.limits.max_message_bytes:
         raise _Reject(1009, "Message too large.", "Message too large.")
     try:
-        message = json.loads(text)
-    except ValueError:
+        # The same rules as HTTP bodies: json.loads recurses and a frame of "[[[[..." would kill the reader.
+        message = check_json(raw)
+    except MalformedJsonError:
         return {"type": None, "_invalid": "Message is not JSON."}
+    except PetitError as exc:
+        return {"type": None, "_invalid": exc.title}
     if not isinstance(message, dict):
         return {"type": None, "_invalid": "Message must be a JSON object."}
     return message

@@ -93,3 +93,87 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/no/such/route"), 404, "not_found")
     assert_problem(await client.put("/auth/login", json={}), 405, "method_not_allowed")
     assert_problem(await client.get("/auth/signup"), 405, "method_not_allowed")
+
+
+DEVICE = "00000000-0000-4000-8000-000000000001"
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+# Every route that takes free-form JSON, including the one that needs no login: the rules are enforced for
+# every route before authentication, so none of these needs an account or a device.
+FREE_FORM = [
+    ("POST", "/devices", '{"name": "a", "metadata": {"a": %s}}'),
+    ("PATCH", f"/devices/{DEVICE}", '{"metadata": {"a": %s}}'),
+    ("PUT", f"/devices/{DEVICE}/settings", '{"values": {"a": %s}}'),
+    ("PATCH", f"/devices/{DEVICE}/settings", '{"values": {"a": %s}}'),
+    ("POST", f"/devices/{DEVICE}/commands", '{"function": "x", "params": %s}'),
+    ("POST", "/gateway/device-data/ingest", '{"a": %s}'),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "template"), FREE_FORM)
+@pytest.mark.parametrize(("depth", "status", "code"), [(1_000, 400, "json_too_deep"), (20_000, 413, "")])
+async def test_deep_json_is_refused_before_anything_parses_it(
+    client: httpx.AsyncClient, method: str, path: str, template: str, depth: int, status: int, code: str
+) -> None:
+    body = (template % nested(depth)).encode()
+    response = await client.request(method, path, content=body, headers={"Content-Type": "application/json"})
+    assert_problem(response, status, code or "json_too_many_elements")
+
+
+async def test_too_many_values_is_413(client: httpx.AsyncClient) -> None:
+    values = ",".join("0" * 12_000)
+    body = f'{{"name": "a", "metadata": {{"a": [{values}]}}}}'
+    response = await client.post("/devices", content=body, headers={"Content-Type": "application/json"})
+    assert_problem(response, 413, "json_too_many_elements")
+
+
+async def test_body_that_is_not_utf8_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/devices", content=b'{"name": "\xff\xfe"}', headers={"Content-Type": "application/json"}
+    )
+    assert_problem(response, 400, "malformed_json")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "a\u0000b@example.com", "password": "0123456789abc"}, "email"),
+        ({"email": "a@example.com", "password": "0123456789\u0000abc"}, "password"),
+        ({"email": "a@example.com", "password": "0123456789abc", "x": {"k\u0000": 1}}, "x.k\ufffd"),
+        ({"email": "a@example.com", "password": "0123456789abc", "x": [1, 2**63]}, "x[1]"),
+        ({"email": "a@example.com", "password": "0123456789abc", "x": -(2**63) - 1}, "x"),
+    ],
+)
+async def test_values_the_database_cannot_store_are_422_naming_the_field(
+    client: httpx.AsyncClient, body: Any, field: str
+) -> None:
+    response = await client.post("/auth/signup", json=body)
+    problem = assert_problem(response, 422, "validation_failed")
+    assert [error["field"] for error in problem["errors"]] == [field]
+
+
+async def test_a_number_no_decoder_can_hold_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/auth/signup",
+        content=b'{"email": "a@example.com", "x": 1e400}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert_problem(response, 422, "validation_failed")
+
+
+@pytest.mark.parametrize("query", ["limit=1%00", "startTs=99999999999999999999", "startTs=" + "9" * 5000])
+async def test_query_values_the_database_cannot_store_are_422(client: httpx.AsyncClient, query: str) -> None:
+    response = await client.get(f"/devices/{DEVICE}/telemetry/history?{query}")
+    problem = assert_problem(response, 422, "validation_failed")
+    assert problem["errors"][0]["field"] == query.split("=", maxsplit=1)[0]
+
+
+async def test_nul_in_an_email_is_refused_before_the_database(client: httpx.AsyncClient) -> None:
+    # PostgreSQL refuses NUL in text: this used to reach the INSERT and answer 500.
+    body = {"email": "victim\u0000@example.com", "password": "0123456789abc"}
+    assert_problem(await client.post("/auth/signup", json=body), 422, "validation_failed")
+    assert_problem(await client.post("/auth/login", json=body), 422, "validation_failed")

@@ -38,9 +38,10 @@ async def test_readiness_follows_a_thingsboard_outage_and_recovers(
 
         emulator.faults.rest_errors(status=503)
         started = time.monotonic()
-        assert await _thingsboard_status(client) == (503, "unavailable")
-        # Bounded by the configured 1 s request timeout plus retries, never a hang.
-        assert time.monotonic() - started < 10
+        # Readiness reports a probe at most a second old, and each answer comes within a second.
+        while await _thingsboard_status(client) != (503, "unavailable"):
+            assert time.monotonic() - started < 5, "readiness did not notice the outage"
+        assert time.monotonic() - started < 5
 
         emulator.faults.clear()
         deadline = time.monotonic() + 10

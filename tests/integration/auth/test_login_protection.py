@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import statistics
 import time
@@ -32,7 +33,9 @@ def new_email() -> str:
 
 @pytest.fixture
 async def throttled(make_settings: Any, serve: Serve) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(auth={"login_max_per_account": 3, "login_max_per_ip": 5, "login_window_s": 60})
+    settings = make_settings(
+        auth={"login_max_failures_per_client": 3, "login_max_per_ip": 5, "login_window_s": 60}
+    )
     async with serve(create_app(settings)) as client:
         yield client
 
@@ -49,7 +52,7 @@ async def test_login_flood_on_one_account_gets_429_with_retry_after(throttled: h
         for _ in range(3)
     ]
     assert statuses == [401, 401, 401]
-    # Even the right password is refused once the account's window is full: the throttle runs first.
+    # This client spent its failures on the account: even the right password waits the window out.
     flood = await throttled.post("/auth/login", json={"email": email.upper(), "password": password})
     assert flood.status_code == 429
     assert flood.headers["content-type"].startswith("application/problem+json")
@@ -90,9 +93,71 @@ async def test_throttle_counters_live_in_redis(
 ) -> None:
     await throttled.post("/auth/login", json={"email": new_email(), "password": "whatever-123"})
     keys = [key async for key in redis_client.scan_iter(match=f"{redis_prefix}auth:login:*")]
-    assert len(keys) == 2  # one per account, one per IP
+    # Per IP, per account, per (account, IP), and when that client last failed.
+    assert len(keys) == 4
     for key in keys:
         assert 0 < await redis_client.ttl(key) <= 60
+
+
+@pytest.fixture
+async def behind_proxy(make_settings: Any, serve: Serve) -> AsyncIterator[httpx.AsyncClient]:
+    settings = make_settings(
+        app={"client_ip_header": "X-Forwarded-For"},
+        auth={"login_window_s": 300, "login_delay_after_failures": 5, "login_delay_base_s": 2.0},
+    )
+    async with serve(create_app(settings)) as client:
+        yield client
+
+
+async def login_from(client: httpx.AsyncClient, ip: str, email: str, password: str) -> httpx.Response:
+    return await client.post(
+        "/auth/login", json={"email": email, "password": password}, headers={"X-Forwarded-For": ip}
+    )
+
+
+async def test_someone_failing_ten_times_cannot_lock_the_owner_out(behind_proxy: httpx.AsyncClient) -> None:
+    email, password = new_email(), secrets.token_urlsafe(16)
+    assert (
+        await behind_proxy.post("/auth/signup", json={"email": email, "password": password})
+    ).status_code == 201
+    attacker = "198.51.100.66"
+    answers = [
+        (await login_from(behind_proxy, attacker, email, f"guess-{i:04d}")).status_code for i in range(10)
+    ]
+    # Five free tries, then the account's progressive delay applies to the attacker (who has failed).
+    assert answers[:5] == [401] * 5
+    assert 429 in answers[5:]
+    refused = await login_from(behind_proxy, attacker, email, f"guess-{99:04d}")
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "login_throttled"
+    assert 1 <= int(refused.headers["retry-after"]) <= 300
+    # The owner, from their own address, has not failed: the right password works at once.
+    owner = await login_from(behind_proxy, "203.0.113.10", email, password)
+    assert owner.status_code == 200, owner.text
+    # And so does anyone else who has not failed; a wrong password from them is a plain 401.
+    assert (await login_from(behind_proxy, "203.0.113.11", email, "not-it-at-all")).status_code == 401
+
+
+async def test_a_client_that_failed_waits_the_delay_then_gets_in(make_settings: Any, serve: Serve) -> None:
+    settings = make_settings(
+        app={"client_ip_header": "X-Forwarded-For"},
+        auth={
+            "login_delay_after_failures": 2,
+            "login_delay_base_s": 1.0,
+            "login_max_failures_per_client": 10,
+        },
+    )
+    async with serve(create_app(settings)) as client:
+        email, password = new_email(), secrets.token_urlsafe(16)
+        await client.post("/auth/signup", json={"email": email, "password": password})
+        ip = "198.51.100.7"
+        assert (await login_from(client, ip, email, "wrong-one-1")).status_code == 401
+        assert (await login_from(client, ip, email, "wrong-one-2")).status_code == 401
+        slowed = await login_from(client, ip, email, password)
+        assert slowed.status_code == 429
+        assert slowed.headers["retry-after"] == "1"
+        await asyncio.sleep(1.05)
+        assert (await login_from(client, ip, email, password)).status_code == 200
 
 
 async def test_unknown_email_costs_about_as_much_as_a_wrong_password(
@@ -101,7 +166,13 @@ async def test_unknown_email_costs_about_as_much_as_a_wrong_password(
     # Realistic-ish argon2 cost: skipping the hash (ratio ~0.05) must stand out far above scheduling noise,
     # which the loose bounds absorb on a loaded CI machine.
     settings = make_settings(
-        auth={"argon2_time_cost": 2, "argon2_memory_cost_kib": 16 * 1024, "login_max_per_account": 100}
+        auth={
+            "argon2_time_cost": 2,
+            "argon2_memory_cost_kib": 16 * 1024,
+            "login_max_failures_per_client": 100,
+            # Timing, not throttling, is under test here: no progressive delay for the repeated failures.
+            "login_delay_after_failures": 1000,
+        }
     )
     async with serve(create_app(settings)) as client:
         email, password = new_email(), secrets.token_urlsafe(16)

@@ -163,12 +163,11 @@ async def test_someone_elses_device_is_invisible(gateway: Gateway) -> None:
     assert unauthenticated.status_code == 401
 
 
-async def test_wrong_tokens_lock_the_client_out(gateway: Gateway) -> None:
+async def test_wrong_tokens_throttle_the_guesser_not_its_neighbours(gateway: Gateway) -> None:
     owner = await gateway.owner()
     device_id, _ = await gateway.device(owner)
     good = (await issue(gateway, owner, device_id))["token"]
-    limits = gateway.app.state  # the defaults: 20 wrong secrets per IP per window
-    del limits
+    # The defaults: after 20 wrong secrets from one address, its wrong secrets answer 429.
     statuses = []
     for _ in range(25):
         response = await claim(gateway, f"guess-{uuid.uuid4().hex}")
@@ -179,8 +178,9 @@ async def test_wrong_tokens_lock_the_client_out(gateway: Gateway) -> None:
             break
     assert statuses[0] == 401
     assert statuses[-1] == 429
-    # Locked out means locked out: even the right token waits.
-    assert (await claim(gateway, good)).status_code == 429
+    # A right token from the same address (a neighbour behind the same NAT) still works: the guesser
+    # cannot lock it out.
+    assert (await claim(gateway, good)).status_code == 200
     events = await gateway.sql(
         "SELECT outcome, reason FROM device_events WHERE flow = 'provisioning_token' AND action = 'claim'"
     )

@@ -122,3 +122,18 @@ async def test_in_process_cache_is_reported(make_settings: Any, serve: Any) -> N
         status, body = await ready(client)
     assert status == 200
     assert body["checks"]["redis"]["detail"].startswith("in-process cache")
+
+
+async def test_readiness_answers_within_a_second_from_a_recent_probe(make_settings: Any, serve: Any) -> None:
+    settings = make_settings(thingsboard={"request_timeout_s": 5.0})
+    thingsboard = StubThingsBoard(delay_s=3)
+    async with serve(create_app(settings, thingsboard=thingsboard)) as client:
+        for _ in range(3):
+            started = asyncio.get_running_loop().time()
+            status, body = await ready(client)
+            assert asyncio.get_running_loop().time() - started < 1.0
+            assert status == 503
+            assert body["checks"]["thingsboard"]["detail"].startswith("no answer within")
+            assert body["checks"]["database"]["status"] == "ok"
+    # One probe was still running: the later checks waited on it instead of starting more.
+    assert thingsboard.calls == 1

@@ -148,6 +148,14 @@ async def test_bad_frames_close_with_clear_codes(tb_settings: Settings) -> None:
             assert await recv_json(ws) == {"type": "error", "message": "Message is not JSON."}
             await ws.send("[1, 2]")
             assert await recv_json(ws) == {"type": "error", "message": "Message must be a JSON object."}
+            # Deep enough to exhaust json.loads' recursion, small enough to pass the size limit.
+            await ws.send("[" * 1500 + "]" * 1500)
+            assert await recv_json(ws) == {
+                "type": "error",
+                "message": "The JSON document is nested too deeply",
+            }
+            await ws.send(json.dumps({"type": "ping", "note": "a\u0000b"}))
+            assert (await recv_json(ws))["type"] == "error"
             await ws.send(b"\x00\x01")
             assert await recv_json(ws) == {"type": "error", "message": "Binary frames are not supported."}
             with pytest.raises(ConnectionClosed) as closed:

@@ -182,6 +182,14 @@ async def test_malformed_and_oversized_requests(server: Server) -> None:
     cases = [
         (b"not json", {"content-type": "application/json"}, 400, "invalid_json"),
         (b"\xff\xfe", {"content-type": "application/json"}, 400, "invalid_json"),
+        # json.loads recurses: 2 KiB of "[" used to raise RecursionError out of the handler.
+        (b"[" * 2000, {"content-type": "application/json"}, 400, "invalid_json"),
+        (
+            b'{"ssid": ' + b"[" * 9 + b"]" * 9 + b"}",
+            {"content-type": "application/json"},
+            400,
+            "invalid_json",
+        ),
         (json.dumps({**GOOD, "pairKey": "k" * 3000}).encode(), {}, 413, "body_too_large"),
         (json.dumps(GOOD).encode(), {"content-type": "text/plain"}, 415, "unsupported_media_type"),
     ]
