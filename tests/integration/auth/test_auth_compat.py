@@ -116,7 +116,7 @@ async def test_login_401_for_wrong_credentials(client: httpx.AsyncClient) -> Non
 async def test_login_shares_the_login_throttle(
     make_settings: Any, serve: Callable[[Litestar], AbstractAsyncContextManager[httpx.AsyncClient]]
 ) -> None:
-    settings = make_settings(auth={"login_max_per_account": 2, "login_window_s": 60})
+    settings = make_settings(auth={"login_max_failures_per_client": 2, "login_window_s": 60})
     async with serve(create_app(settings)) as client:
         email, password = new_email(), secrets.token_urlsafe(16)
         assert (await client.post("/signup", json={"email": email, "password": password})).status_code == 201
