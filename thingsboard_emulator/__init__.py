@@ -1,4 +1,4 @@
-"""A local ThingsBoard CE 4.3 look-alike for development and tests: REST, device MQTT/HTTP and WebSocket.
+"""A local ThingsBoard CE 4.3 or 4.4 look-alike for tests and development: REST, device MQTT/HTTP, WebSocket.
 
 Run it::
 

@@ -1,4 +1,4 @@
-"""``python -m thingsboard_emulator --host 127.0.0.1 --http-port P --mqtt-port Q [--data FILE]``."""
+"""``python -m thingsboard_emulator --host H --http-port P --mqtt-port Q [--data FILE] [--tb-version V]``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 import signal
 
 from thingsboard_emulator.runner import Emulator
+from thingsboard_emulator.versions import DEFAULT_VERSION, VERSIONS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
         "--inactivity-timeout", type=float, default=600, help="seconds before a device is inactive"
     )
     parser.add_argument("--rpc-timeout-ms", type=int, default=10000, help="default server-side RPC timeout")
+    parser.add_argument(
+        "--tb-version",
+        choices=sorted(VERSIONS),
+        default=DEFAULT_VERSION,
+        help="ThingsBoard CE release to behave like (default %(default)s)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser
 
@@ -35,6 +42,7 @@ async def _serve(args: argparse.Namespace) -> None:
         data_file=args.data,
         inactivity_timeout_s=args.inactivity_timeout,
         rpc_default_timeout_ms=args.rpc_timeout_ms,
+        version=args.tb_version,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -43,7 +51,8 @@ async def _serve(args: argparse.Namespace) -> None:
             loop.add_signal_handler(sig, stop.set)
     async with emu:
         print(
-            f"ThingsBoard emulator: http={emu.http_url} ws={emu.ws_url} mqtt={emu.host}:{emu.mqtt_port}",
+            f"ThingsBoard emulator (CE {emu.version}): http={emu.http_url} ws={emu.ws_url} "
+            f"mqtt={emu.host}:{emu.mqtt_port}",
             flush=True,
         )
         await stop.wait()

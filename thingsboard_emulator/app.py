@@ -24,7 +24,14 @@ def _ws_handlers(emu: Emulator) -> list[Any]:
     except ImportError:
         log.warning("thingsboard_emulator.ws is not available; WebSocket endpoints are disabled")
         return []
-    return list(create_ws_handlers(emu.core))
+    behaviour = emu.core.behaviour
+    return list(
+        create_ws_handlers(
+            emu.core,
+            api_key_auth=behaviour.ws_auth_api_key,
+            token_query_param=behaviour.ws_token_query_param,
+        )
+    )
 
 
 def build_app(emu: Emulator) -> Litestar:

@@ -171,6 +171,9 @@ class TelemetryReader(Protocol):
     def authenticate_jwt(self, token: str) -> Principal | None:
         """Validate an access JWT (signature, expiry, user enabled); ``None`` when not acceptable."""
 
+    def authenticate_api_key(self, value: str) -> Principal | str:
+        """The user an API key stands for, or TB's reason for refusing the key."""
+
     def can_read(self, principal: Principal, entity_type: str, entity_id: str) -> bool:
         """Tenant isolation and customer scoping, as the REST API applies them."""
 

@@ -14,6 +14,7 @@ import uvicorn
 from thingsboard_emulator.app import build_app
 from thingsboard_emulator.core.service import Core, CoreConfig
 from thingsboard_emulator.faults import Faults, fault_middleware
+from thingsboard_emulator.versions import DEFAULT_VERSION
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -56,7 +57,9 @@ class Emulator:
         max_payload_bytes: int = 65536,
         jwt_expiration_s: int = 9000,
         refresh_expiration_s: int = 604800,
+        version: str = DEFAULT_VERSION,
     ) -> None:
+        """``version`` picks the ThingsBoard CE release to behave like: ``"4.3"`` (default) or ``"4.4"``."""
         self.host = host
         self._requested_http_port = http_port
         self._requested_mqtt_port = mqtt_port
@@ -69,8 +72,10 @@ class Emulator:
             max_payload_bytes=max_payload_bytes,
             jwt_expiration_s=jwt_expiration_s,
             refresh_expiration_s=refresh_expiration_s,
+            version=version,
         )
         self.core = Core(self.config)
+        self.version = self.core.behaviour.version
         self.faults = Faults()
         self.http_port = 0
         self.mqtt_port = 0

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from petit.settings import env_variable_names
+from thingsboard_emulator.versions import VERSIONS
 
 pytestmark = pytest.mark.unit
 
@@ -60,9 +61,11 @@ def test_services_petit_needs_exist_and_are_awaited_healthy(compose: dict[str, A
     assert "petit db upgrade" in " ".join(petit["command"])
 
 
-def test_thingsboard_is_ce_4_3_with_in_memory_queue(compose: dict[str, Any]) -> None:
+def test_thingsboard_is_ce_4_4_with_in_memory_queue(compose: dict[str, Any]) -> None:
     thingsboard = compose["services"]["thingsboard"]
     image, _, tag = thingsboard["image"].partition(":")
     assert image in {"thingsboard/tb-postgres", "thingsboard/tb-node"}
-    assert tag.startswith("4.3.")
+    assert tag == "4.4.0.2"
+    # The emulator can stand in for the release compose runs.
+    assert tag in {b.release for b in VERSIONS.values()}
     assert environment(thingsboard)["TB_QUEUE_TYPE"] == "in-memory"

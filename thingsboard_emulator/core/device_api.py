@@ -94,6 +94,10 @@ class DeviceGateway:
             self._core.telemetry.save_attributes(
                 handle.device.device_id, "SERVER_SCOPE", {"lastDisconnectTime": now}, now
             )
+            if self._core.behaviour.activity_on_disconnect:
+                # TB 4.3 records the CLOSED session event as activity, so a disconnect (even one caused by
+                # the device going quiet) moves lastActivityTime and makes an inactive device active again.
+                self._core.touch(handle.device.device_id)
 
     def _device_sessions(self, device_id: str) -> list[tuple[SessionHandle, DeviceSession]]:
         return [self._sessions[sid] for sid in self._by_device.get(device_id, ()) if sid in self._sessions]

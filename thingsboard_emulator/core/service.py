@@ -18,6 +18,7 @@ from thingsboard_emulator.contracts import AttributeScope, JsonValue, Principal
 
 if TYPE_CHECKING:
     from thingsboard_emulator.contracts import DeviceApi, TelemetryReader
+from thingsboard_emulator.core.api_keys import ApiKeys
 from thingsboard_emulator.core.auth import JwtService, check_password, hash_password
 from thingsboard_emulator.core.errors import (
     TbError,
@@ -43,6 +44,7 @@ from thingsboard_emulator.core.persistence import SqlitePersistence
 from thingsboard_emulator.core.persistent_rpc import PersistentRpcs
 from thingsboard_emulator.core.rpc import RpcEngine
 from thingsboard_emulator.core.telemetry import Events, TelemetryStore
+from thingsboard_emulator.versions import DEFAULT_VERSION, behaviour
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class CoreConfig:
     user_token_access_enabled: bool = True
     # In-memory history per (entity, key); the oldest points go first. 0 keeps everything.
     max_points_per_key: int = 200_000
+    # The ThingsBoard CE release to behave like (``versions.VERSIONS``).
+    version: str = DEFAULT_VERSION
 
 
 @dataclass(slots=True)
@@ -88,6 +92,7 @@ class Core:
         from thingsboard_emulator.core.device_api import DeviceGateway  # noqa: PLC0415 - mutual reference
 
         self.config = config
+        self.behaviour = behaviour(config.version)
         self.events = Events()
         self.telemetry = TelemetryStore(self.events, config.max_points_per_key)
         self.tenants: dict[str, Tenant] = {}
@@ -103,6 +108,7 @@ class Core:
         self.rpc = RpcEngine(lambda device_id: self.device_api.rpc_sessions(device_id))  # noqa: PLW0108
         self.device_api = DeviceGateway(self)
         self.persistent_rpc = PersistentRpcs(self.rpc)
+        self.api_keys = ApiKeys(self)
         self._store: SqlitePersistence | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.sysadmin_id = ""
@@ -251,6 +257,20 @@ class Core:
             user.authority,
         )
 
+    def principal_for_user(self, user_id: str) -> Principal:
+        """TB's ``authenticateByUserId`` (API keys): the user must exist and be active."""
+        user = self.users.get(user_id)
+        if user is None:
+            raise unauthorized("User not found")
+        if not user.enabled:
+            raise unauthorized("User is not active")
+        return Principal(
+            user.id,
+            user.tenant_id,
+            user.customer_id if user.authority == "CUSTOMER_USER" else None,
+            user.authority,
+        )
+
     # --- TelemetryReader ------------------------------------------------------------------------------------
 
     def authenticate_jwt(self, token: str) -> Principal | None:
@@ -258,6 +278,12 @@ class Core:
             return self.principal_from_token(token)
         except TbError:
             return None
+
+    def authenticate_api_key(self, value: str) -> Principal | str:
+        try:
+            return self.api_keys.authenticate(value)
+        except TbError as exc:
+            return exc.message
 
     def can_read(self, principal: Principal, entity_type: str, entity_id: str) -> bool:
         try:

@@ -82,11 +82,16 @@ def exception_handlers() -> ExceptionHandlersMap:
 
 
 def principal(core: Core, request: Request[Any, Any, Any]) -> Principal:
-    """The caller of a protected endpoint (``X-Authorization`` or ``Authorization``: ``Bearer <JWT>``)."""
+    """The caller of a protected endpoint (``X-Authorization`` or ``Authorization``: ``Bearer <JWT>``).
+
+    ``X-Authorization: ApiKey <value>`` authenticates with an API key (TB 4.3 and 4.4).
+    """
     header = request.headers.get("x-authorization") or request.headers.get("authorization")
     if not header:
         raise unauthorized("Authentication failed")
     scheme, _, token = header.strip().partition(" ")
+    if scheme == "ApiKey":
+        return core.api_keys.authenticate(token.strip())
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("Authentication failed")
     return core.principal_from_token(token.strip())

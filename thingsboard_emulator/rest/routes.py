@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from thingsboard_emulator.rest import (
+    api_keys,
     auth,
     control,
     customers,
@@ -30,6 +31,7 @@ def all_handlers(emu: Emulator) -> list[HTTPRouteHandler]:
     core = emu.core
     return [
         *auth.handlers(core),
+        *api_keys.handlers(core),
         *tenants.handlers(core),
         *customers.handlers(core),
         *users.handlers(core),

@@ -111,13 +111,18 @@ class CommandMessage:
     has_auth: bool
     auth_token: str | None
     cmds: tuple[Cmd, ...]
+    #: ``authCmd.apiKey`` (TB 4.4 only).
+    auth_api_key: str | None = None
 
 
-def parse_message(text: str) -> CommandMessage:
+def parse_message(text: str, *, api_key_field: bool = False) -> CommandMessage:
     """Parse either wrapper: ``{"authCmd":…, "cmds":[…]}`` or the legacy ``tsSubCmds``/``attrSubCmds`` form.
 
     Both forms are accepted on both endpoints; a message may even mix them. TB picks the form by endpoint, but
     every message one form accepts means the same in the other, so accepting both loses nothing.
+
+    ``api_key_field``: TB 4.4's ``AuthCmd`` has an ``apiKey`` field. 4.3's has not, and its plain Jackson
+    mapper fails on that unknown property, so the whole message is unparseable there.
     """
     try:
         root = json.loads(text)
@@ -126,7 +131,7 @@ def parse_message(text: str) -> CommandMessage:
     if not isinstance(root, dict):
         raise CommandParseError("Cannot deserialize value: expected a JSON object")
 
-    has_auth, token = _parse_auth(root.get("authCmd"))
+    has_auth, token, api_key = _parse_auth(root.get("authCmd"), api_key_field=api_key_field)
     cmds: list[Cmd] = []
     for raw in _array(root, "cmds"):
         cmds.append(_parse_typed(raw))
@@ -136,17 +141,22 @@ def parse_message(text: str) -> CommandMessage:
     for field_name in _LEGACY_IGNORED:
         for raw in _array(root, field_name):
             _object(raw)
-    return CommandMessage(has_auth=has_auth, auth_token=token, cmds=tuple(cmds))
+    return CommandMessage(has_auth=has_auth, auth_token=token, cmds=tuple(cmds), auth_api_key=api_key)
 
 
-def _parse_auth(raw: Any) -> tuple[bool, str | None]:
+def _parse_auth(raw: Any, *, api_key_field: bool) -> tuple[bool, str | None, str | None]:
     if raw is None:
-        return False, None
+        return False, None, None
     auth = _object(raw)
     token = _string(auth, "token")
-    if token is None:
-        token = _string(auth, "apiKey")
-    return True, token
+    if not api_key_field:
+        if "apiKey" in auth:
+            raise CommandParseError(
+                'Unrecognized field "apiKey" (class org.thingsboard.server.service.ws.AuthCmd), '
+                "not marked as ignorable"
+            )
+        return True, token, None
+    return True, token, _string(auth, "apiKey")
 
 
 def _parse_typed(raw: Any) -> Cmd:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
@@ -47,20 +48,26 @@ def create_ws_handlers(
     *,
     max_queue: int = DEFAULT_MAX_QUEUE,
     auth_timeout_s: float = 10.0,
+    api_key_auth: bool = False,
+    token_query_param: bool = False,
 ) -> list[WebsocketRouteHandler]:
     """Route handlers for both WebSocket endpoints, bound to ``reader``.
 
     ``max_queue`` bounds each socket's pending updates (see ``_session`` for the policy);
-    ``auth_timeout_s`` is TB's ``server.ws.auth_timeout_ms``.
+    ``auth_timeout_s`` is TB's ``server.ws.auth_timeout_ms``. ``api_key_auth`` (TB 4.4) accepts
+    ``authCmd.apiKey``; ``token_query_param`` (TB 4.4) reads ``?token=`` as one parameter rather than, as 4.3
+    does, everything after the first ``token=`` in the query.
     """
 
     async def serve(socket: WebSocket[Any, Any, Any]) -> None:
         await socket.accept()
         closer = _Closer(socket)
-        session = WsSession(reader, socket.send_text, closer.close, max_queue=max_queue)
+        session = WsSession(
+            reader, socket.send_text, closer.close, max_queue=max_queue, api_key_auth=api_key_auth
+        )
         sender = asyncio.create_task(session.run_sender())
         try:
-            token = socket.query_params.get("token")
+            token = query_token(socket.scope.get("query_string", b""), as_parameter=token_query_param)
             if token:
                 principal = reader.authenticate_jwt(token)
                 if principal is None:
@@ -101,6 +108,23 @@ def create_ws_handlers(
         await serve_until_shutdown(socket)
 
     return [ws_api, ws_plugins]
+
+
+def query_token(raw_query: bytes | str, *, as_parameter: bool) -> str | None:
+    """The JWT a WebSocket URL carries, read the way TB 4.4 (``as_parameter``) or TB 4.3 reads it.
+
+    Both work on the decoded query (``URI.getQuery()``). 4.3: ``StringUtils.substringAfter(query, "token=")``;
+    4.4: the first ``&``-separated parameter that starts with ``token=``.
+    """
+    text = raw_query.decode("utf-8", "replace") if isinstance(raw_query, bytes) else raw_query
+    query = unquote(text)
+    if as_parameter:
+        for param in query.split("&"):
+            if param.startswith("token="):
+                return param[len("token=") :] or None
+        return None
+    _, found, rest = query.partition("token=")
+    return rest or None if found else None
 
 
 async def _receive_loop(socket: WebSocket[Any, Any, Any], session: WsSession, auth_timeout_s: float) -> None:

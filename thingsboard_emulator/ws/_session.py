@@ -120,8 +120,10 @@ class WsSession:
         close_socket: CloseSocket,
         *,
         max_queue: int = DEFAULT_MAX_QUEUE,
+        api_key_auth: bool = False,
     ) -> None:
         self._reader = reader
+        self._api_key_auth = api_key_auth
         self._send_text = send_text
         self._close_socket = close_socket
         self._max_queue = max_queue
@@ -223,7 +225,7 @@ class WsSession:
     async def handle_text(self, text: str) -> None:
         """Process one inbound frame; never raises."""
         try:
-            message = parse_message(text)
+            message = parse_message(text, api_key_field=self._api_key_auth)
         except CommandParseError as exc:
             if self.principal is not None:
                 self._enqueue(error_update(1, BAD_REQUEST, FAILED_TO_PARSE))
@@ -234,11 +236,19 @@ class WsSession:
             if not message.has_auth:
                 self.request_close(CLOSE_POLICY_VIOLATION, "Auth cmd is missing")
                 return
-            principal = self._reader.authenticate_jwt(message.auth_token) if message.auth_token else None
-            if principal is None:
-                self.request_close(CLOSE_BAD_DATA, token_failure_reason(message.auth_token))
-                return
-            self.principal = principal
+            if message.auth_api_key:
+                # TB 4.4: a non-empty apiKey wins over token.
+                found = self._reader.authenticate_api_key(message.auth_api_key)
+                if isinstance(found, str):
+                    self.request_close(CLOSE_BAD_DATA, found[:120])
+                    return
+                self.principal = found
+            else:
+                principal = self._reader.authenticate_jwt(message.auth_token) if message.auth_token else None
+                if principal is None:
+                    self.request_close(CLOSE_BAD_DATA, token_failure_reason(message.auth_token))
+                    return
+                self.principal = principal
         for cmd in message.cmds:
             await self._wait_for_room()
             if self._close_request is not None or self.closed.is_set():

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from petit.thingsboard import RedisTokenStore, ThingsBoardClient, ThingsBoardConfig
 from thingsboard_emulator import Emulator
+from thingsboard_emulator.versions import VERSIONS
 
 TENANT = ("tenant@thingsboard.org", "tenant")
 
@@ -37,10 +38,17 @@ class LoginCounter:
             setattr(core, name, counted)
 
 
+@pytest.fixture(params=sorted(VERSIONS))
+def tb_version(request: pytest.FixtureRequest) -> str:
+    """Every adapter test runs against each ThingsBoard CE version the emulator can be (4.3 and 4.4)."""
+    version: str = request.param
+    return version
+
+
 @pytest.fixture
-async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
+async def emulator(request: pytest.FixtureRequest, tb_version: str) -> AsyncIterator[Emulator]:
     """Options come from indirect parametrisation: ``parametrize("emulator", [{...}], indirect=True)``."""
-    options: dict[str, Any] = getattr(request, "param", {})
+    options: dict[str, Any] = {"version": tb_version, **getattr(request, "param", {})}
     async with Emulator(**options) as emu:
         yield emu
 
