@@ -81,6 +81,19 @@ async def wait_upstream(server: Any, count: int, within: float = 15.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def settled_count(read: Any, quiet_s: float = 0.3, within: float = 10.0) -> int:
+    """``read()`` once it has not changed for ``quiet_s`` (warm-up publishes still in flight have landed)."""
+    deadline = time.monotonic() + within
+    value = read()
+    while True:
+        await asyncio.sleep(quiet_s)
+        again = read()
+        if again == value:
+            return int(value)
+        assert time.monotonic() < deadline, "the count never settled"
+        value = again
+
+
 async def first_frame(ws: Any, device: Any, values: dict[str, Any], within: float = 15.0) -> dict[str, Any]:
     deadline = time.monotonic() + within
     while True:
@@ -278,8 +291,7 @@ async def test_chosen_devices_and_keys(tb_settings: Settings, emulator: Emulator
         ):
             await wait_upstream(server, 1)
             await second.publish({"power": 1})
-            await first.publish({"power": 2, "noise": 3})
-            got = await recv_until(ws, "deviceData")
+            got = await first_frame(ws, first, {"power": 2, "noise": 3})
             assert got["data"]["deviceId"] == str(first_id)
             assert set(got["data"]["readings"]) == {"power"}
             await ws.send(json.dumps({"type": "subscribe"}))
@@ -353,7 +365,13 @@ async def test_two_instances_share_streams_through_redis(tb_settings: Settings, 
             # The device's connect event may still be in flight; let it land before counting.
             await recv_until(on_one, "deviceStatus")
             await recv_until(on_two, "deviceStatus")
-            before = runtime_of(one.app).hub.published + runtime_of(two.app).hub.published
+            # Warm up past the start-of-watch race (a reading sent while the watch is still being wired can be
+            # missed under load): counting starts once a reading has reached both sockets.
+            await first_frame(on_one, dev, {"n": -1})
+            await _until_value(on_two, -1)
+            before = await settled_count(
+                lambda: runtime_of(one.app).hub.published + runtime_of(two.app).hub.published
+            )
             for n in range(3):
                 await dev.publish({"n": n})
             seen_one = await _until_value(on_one, 2)
