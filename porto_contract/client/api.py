@@ -226,10 +226,17 @@ class PortoClient:
         return self._parse(m.DeviceRead, data)
 
     def issue_provisioning_token(
-        self, device_id: UUID | str, *, lifetime_minutes: int | None = None, notes: str | None = None
+        self,
+        device_id: UUID | str,
+        *,
+        lifetime_minutes: int | None = None,
+        never_expires: bool | None = None,
+        notes: str | None = None,
     ) -> m.ProvisioningTokenIssued:
         """Seed 004: a one-time token the device exchanges at POST /gateway/devices/claim."""
-        body = m.ProvisioningTokenCreate(lifetime_minutes=lifetime_minutes, notes=notes)
+        body = m.ProvisioningTokenCreate(
+            lifetime_minutes=lifetime_minutes, never_expires=never_expires, notes=notes
+        )
         data = self._request("IssueProvisioningToken", path={"device_id": device_id}, body=body)
         return self._parse(m.ProvisioningTokenIssued, data)
 
