@@ -142,6 +142,9 @@ def test_readme_pair_then_look_after_the_device(stack: Stack, tmp_path: Path) ->
         events = as_json(porto(stack, tmp_path, "devices", "events", device_id, "--json"))
         assert {(e["flow"], e["outcome"]) for e in events["items"]} >= {("pairing", "succeeded")}
 
+        followed = ok(porto(stack, tmp_path, "follow", "--count", "3", "--timeout", "20"))
+        assert [json.loads(line)["type"] for line in followed.splitlines()] == ["deviceData"] * 3
+
         ok(porto(stack, tmp_path, "devices", "release", device_id))
         assert as_json(porto(stack, tmp_path, "devices", "list", "--json"))["items"] == []
 
