@@ -67,8 +67,9 @@ def check_content_type(headers: "dict[str, str]", body: bytes) -> None:
         raise ApiError(415, "unsupported_media_type", "send application/json")
 
 
-def validate_config(body: bytes) -> "dict[str, Any]":
-    """Parse and check a POST /config/data body; raise ApiError on anything wrong."""
+def validate_config(body: bytes, defaults: "dict[str, Any] | None" = None) -> "dict[str, Any]":
+    """Parse and check a POST /config/data body, completed by ``defaults`` (what the factory flashed) where
+    it leaves a field out; raise ApiError on anything wrong."""
     if len(body) > MAX_BODY:
         raise ApiError(413, "body_too_large", "body exceeds " + str(MAX_BODY) + " bytes")
     _check_nesting(body)
@@ -78,6 +79,10 @@ def validate_config(body: bytes) -> "dict[str, Any]":
         raise ApiError(400, "invalid_json", "body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "body must be a JSON object")
+    flashed = defaults or {}
+    for name in flashed:
+        if data.get(name) is None:
+            data[name] = flashed[name]
     return check_config(data)
 
 
@@ -196,7 +201,7 @@ def _route(
                 raise ApiError(403, "owner_key_mismatch", "X-Owner-Key does not match")
         device.request_reset()
         return 202, {"reset": True}
-    config = validate_config(body)
+    config = validate_config(body, device.factory)
     if device.paired():
         raise ApiError(409, "already_configured", "device is paired; POST /reset first")
     if device.busy():

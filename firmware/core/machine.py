@@ -91,8 +91,12 @@ class Device:
         settings: "dict[str, float] | None" = None,
         jitter: "Any" = None,
         web: "Any" = None,
+        factory: "dict[str, Any] | None" = None,
     ) -> None:
         self.identity = identity
+        # Flashed at the factory (an access token, or the provisioning key and secret): a configuration
+        # leaves them out, and unlike stored credentials a factory reset does not forget them.
+        self.factory = factory if factory is not None else {}
         self.wifi = wifi
         self.mqtt = mqtt
         self.store = store

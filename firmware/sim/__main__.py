@@ -2,6 +2,7 @@
 
     python -m firmware.sim --network home:s3cret-pass --mqtt-port 1883            # one device
     python -m firmware.sim --count 500 --base-port 9000 --network home:s3cret-pass  # a fleet
+    python -m firmware.sim --factory --network home:s3cret-pass                      # unowned, claimable
 
 Faults: --broker-unreachable, --bad-token, --server-delay S, --ap-gone SSID (the network is listed
 but down). Wrong password needs no flag: send a password the network does not have.
@@ -18,7 +19,10 @@ import sys
 import threading
 import time
 
+import httpx
+
 from firmware.core import localapi, protocomm
+from firmware.sim import factory
 from firmware.sim.fleet import Fleet, SimDevice
 from firmware.sim.world import World
 
@@ -30,7 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--count", type=int, default=1, help="number of devices")
     parser.add_argument("--base-port", type=int, default=0, help="first local API port (0: OS-chosen)")
     parser.add_argument("--mqtt-host", default="127.0.0.1", help="built-in broker address")
-    parser.add_argument("--mqtt-port", type=int, default=1883)
+    parser.add_argument(
+        "--mqtt-port", type=int, help="built-in broker port (1883; with --factory, ThingsBoard's)"
+    )
     parser.add_argument(
         "--network", action="append", default=[], metavar="SSID[:PASSWORD]", help="a Wi-Fi network (repeat)"
     )
@@ -41,6 +47,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server-delay", type=float, default=0.0)
     parser.add_argument("--ap-gone", action="append", default=[], metavar="SSID")
     parser.add_argument("--json", action="store_true", help="print one JSON line per device, no display")
+    made = parser.add_argument_group("factory (an unowned device, ready to be claimed)")
+    made.add_argument(
+        "--factory",
+        nargs="?",
+        const="token",
+        choices=("token", "mac"),
+        help="token: registered on ThingsBoard with its token flashed; mac: flashed with the provisioning "
+        "key, registers itself by MAC",
+    )
+    made.add_argument("--tb-url", help="ThingsBoard (default: PETIT_THINGSBOARD__URL, else `petit dev`'s)")
+    made.add_argument(
+        "--tb-username", help="tenant admin (default: PETIT_THINGSBOARD__USERNAME, else the emulator's)"
+    )
+    made.add_argument("--tb-password", help="(default: PETIT_THINGSBOARD__PASSWORD, else the emulator's)")
+    made.add_argument("--provision-key", help="--factory mac (default: PETIT_PROVISIONING__DEVICE_KEY)")
+    made.add_argument("--provision-secret", help="--factory mac (default: PETIT_PROVISIONING__DEVICE_SECRET)")
     prov = parser.add_argument_group("ESP-IDF provisioning (protocomm over the device's HTTP server)")
     prov.add_argument("--sec-ver", type=int, choices=(0, 1, 2), help="security scheme (default 1 with --pop)")
     prov.add_argument("--pop", help="proof of possession (security 1; security 2's password if none given)")
@@ -120,8 +142,22 @@ def serve_console(device: SimDevice, stop: threading.Event) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0912, PLR0915 - one branch per mode
     args = parse_args(argv)
+    tb = None
+    try:
+        if args.factory == "token":
+            tb = factory.locate(args)
+            args.mqtt_port = tb.mqtt_port
+        elif args.factory == "mac":
+            factory.provisioning_keys(args)
+            if args.mqtt_port is None:
+                args.mqtt_port = factory.locate(args).mqtt_port
+    except factory.FactoryError as error:
+        print(f"factory: {error}", file=sys.stderr)
+        return 2
+    if args.mqtt_port is None:
+        args.mqtt_port = 1883
     world = build_world(args)
     stop = threading.Event()
 
@@ -152,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
 
     with Fleet(world, **options) as fleet:
         devices = fleet.spawn(args.count, args.base_port, progress, stop)
+        if args.factory:
+            try:
+                for device in devices:
+                    print(factory.make(device, args.factory, args, tb), file=sys.stderr, flush=True)
+            except (factory.FactoryError, httpx.HTTPError) as error:
+                print(f"factory: {error}", file=sys.stderr)
+                return 2
         if args.console:
             return serve_console(devices[0], stop)
         if fleet_display:

@@ -102,6 +102,8 @@ class SimDevice:
             world, connect_timeout_s=connect_timeout_s, ack_timeout_s=ack_timeout_s, mqtt5=mqtt5
         )
         self.settings = settings
+        # What the factory flashed (firmware.sim.factory); shared with every state machine a reboot makes.
+        self.factory: dict[str, Any] = {}
         self.port = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -121,6 +123,7 @@ class SimDevice:
             settings=self.settings,
             jitter=lambda upper: rng.uniform(0, upper),
             web=HttpxWeb(self.world, timeout_s=self.mqtt.ack_timeout_s),
+            factory=self.factory,
         )
         device.wake = self._wake.set
         if self._security is not None and self.provisioning is not None:

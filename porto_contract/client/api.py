@@ -6,6 +6,8 @@ checks it against porto_contract/openapi.json, so the client cannot silently cal
 
 from __future__ import annotations
 
+import json
+import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -14,7 +16,7 @@ from porto_contract.client import models as m
 from porto_contract.client.errors import ProblemError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from uuid import UUID
 
 B = TypeVar("B", bound=m.Body)
@@ -38,6 +40,19 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "GetTelemetryHistory": ("GET", "/devices/{device_id}/telemetry/history"),
     "SendDeviceCommand": ("POST", "/devices/{device_id}/commands"),
     "GetStreamToken": ("GET", "/streaming/token"),
+    "StreamDevices": ("GET", "/devices/stream"),
+    "UpdateDevice": ("PATCH", "/devices/{device_id}"),
+    "DeleteDevice": ("DELETE", "/devices/{device_id}"),
+    "ReleaseDevice": ("POST", "/devices/{device_id}/release"),
+    "GetDeviceCredentials": ("GET", "/devices/{device_id}/credentials"),
+    "RotateDeviceCredentials": ("POST", "/devices/{device_id}/credentials/rotate"),
+    "ListDeviceEvents": ("GET", "/devices/{device_id}/events"),
+    "GetDeviceSettings": ("GET", "/devices/{device_id}/settings"),
+    "UpdateDeviceSettings": ("PATCH", "/devices/{device_id}/settings"),
+    "ReplaceDeviceSettings": ("PUT", "/devices/{device_id}/settings"),
+    "ListProvisioningClaims": ("GET", "/gateway/devices/{device_id}/claims"),
+    "GetGatewayLatestTelemetry": ("GET", "/gateway/devices/{device_id}/telemetry/latest"),
+    "AllowReprovision": ("POST", "/provisioning/devices/{device_id}/reprovision"),
 }
 
 # Which schema each operation sends and which it answers with (None: no body), for the contract check.
@@ -60,6 +75,20 @@ BODIES: dict[str, tuple[type[m.Body] | None, type[m.Body] | None]] = {
     "GetTelemetryHistory": (None, m.TelemetryHistoryRead),
     "SendDeviceCommand": (m.CommandCreate, m.CommandResultRead),
     "GetStreamToken": (None, m.StreamTokenRead),
+    # An event stream, not JSON: PortoClient.stream_events reads it.
+    "StreamDevices": (None, None),
+    "UpdateDevice": (m.DeviceUpdate, m.DeviceRead),
+    "DeleteDevice": (None, None),
+    "ReleaseDevice": (None, None),
+    "GetDeviceCredentials": (None, m.DeviceCredentialsRead),
+    "RotateDeviceCredentials": (None, m.DeviceCredentialsRead),
+    "ListDeviceEvents": (None, m.DeviceEventPage),
+    "GetDeviceSettings": (None, m.DeviceSettingsRead),
+    "UpdateDeviceSettings": (m.DeviceSettingsUpdate, m.DeviceSettingsRead),
+    "ReplaceDeviceSettings": (m.DeviceSettingsReplace, m.DeviceSettingsRead),
+    "ListProvisioningClaims": (None, m.ProvisioningClaimList),
+    "GetGatewayLatestTelemetry": (None, m.GatewayLatestTelemetry),
+    "AllowReprovision": (None, m.ReprovisionApproval),
 }
 
 
@@ -197,10 +226,17 @@ class PortoClient:
         return self._parse(m.DeviceRead, data)
 
     def issue_provisioning_token(
-        self, device_id: UUID | str, *, lifetime_minutes: int | None = None, notes: str | None = None
+        self,
+        device_id: UUID | str,
+        *,
+        lifetime_minutes: int | None = None,
+        never_expires: bool | None = None,
+        notes: str | None = None,
     ) -> m.ProvisioningTokenIssued:
         """Seed 004: a one-time token the device exchanges at POST /gateway/devices/claim."""
-        body = m.ProvisioningTokenCreate(lifetime_minutes=lifetime_minutes, notes=notes)
+        body = m.ProvisioningTokenCreate(
+            lifetime_minutes=lifetime_minutes, never_expires=never_expires, notes=notes
+        )
         data = self._request("IssueProvisioningToken", path={"device_id": device_id}, body=body)
         return self._parse(m.ProvisioningTokenIssued, data)
 
@@ -238,3 +274,97 @@ class PortoClient:
 
     def stream_token(self) -> m.StreamTokenRead:
         return self._parse(m.StreamTokenRead, self._request("GetStreamToken"))
+
+    # --- a device's life after it joined (rename, settings, audit, credentials, release)
+
+    def update_device(
+        self, device_id: UUID | str, *, name: str | None = None, label: str | None = None
+    ) -> m.DeviceRead:
+        data = self._request(
+            "UpdateDevice", path={"device_id": device_id}, body=m.DeviceUpdate(name=name, label=label)
+        )
+        return self._parse(m.DeviceRead, data)
+
+    def delete_device(self, device_id: UUID | str) -> None:
+        self._request("DeleteDevice", path={"device_id": device_id})
+
+    def release_device(self, device_id: UUID | str) -> None:
+        self._request("ReleaseDevice", path={"device_id": device_id})
+
+    def device_credentials(self, device_id: UUID | str) -> m.DeviceCredentialsRead:
+        data = self._request("GetDeviceCredentials", path={"device_id": device_id})
+        return self._parse(m.DeviceCredentialsRead, data)
+
+    def rotate_device_credentials(self, device_id: UUID | str) -> m.DeviceCredentialsRead:
+        data = self._request("RotateDeviceCredentials", path={"device_id": device_id})
+        return self._parse(m.DeviceCredentialsRead, data)
+
+    def device_events(self, device_id: UUID | str, *, limit: int = 50, offset: int = 0) -> m.DeviceEventPage:
+        query = {"limit": limit, "offset": offset}
+        data = self._request("ListDeviceEvents", path={"device_id": device_id}, query=query)
+        return self._parse(m.DeviceEventPage, data)
+
+    def device_settings(self, device_id: UUID | str) -> m.DeviceSettingsRead:
+        data = self._request("GetDeviceSettings", path={"device_id": device_id})
+        return self._parse(m.DeviceSettingsRead, data)
+
+    def update_device_settings(self, device_id: UUID | str, values: dict[str, Any]) -> m.DeviceSettingsRead:
+        """A JSON merge patch: a None value removes that key."""
+        body = m.DeviceSettingsUpdate(values=values)
+        data = self._request("UpdateDeviceSettings", path={"device_id": device_id}, body=body)
+        return self._parse(m.DeviceSettingsRead, data)
+
+    def replace_device_settings(self, device_id: UUID | str, values: dict[str, Any]) -> m.DeviceSettingsRead:
+        body = m.DeviceSettingsReplace(values=values)
+        data = self._request("ReplaceDeviceSettings", path={"device_id": device_id}, body=body)
+        return self._parse(m.DeviceSettingsRead, data)
+
+    def allow_reprovision(self, device_id: UUID | str) -> m.ReprovisionApproval:
+        data = self._request("AllowReprovision", path={"device_id": device_id})
+        return self._parse(m.ReprovisionApproval, data)
+
+    # --- seed 004's gateway, as its owner sees it
+
+    def provisioning_claims(self, device_id: UUID | str) -> m.ProvisioningClaimList:
+        data = self._request("ListProvisioningClaims", path={"device_id": device_id})
+        return self._parse(m.ProvisioningClaimList, data)
+
+    def gateway_latest_telemetry(self, device_id: UUID | str) -> m.GatewayLatestTelemetry:
+        data = self._request("GetGatewayLatestTelemetry", path={"device_id": device_id})
+        return self._parse(m.GatewayLatestTelemetry, data)
+
+    # --- the Server-Sent Events stream (the same frames as /ws)
+
+    def stream_events(
+        self,
+        *,
+        devices: list[str] | None = None,
+        keys: list[str] | None = None,
+        timeout_s: float | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield each event's JSON until the server ends the stream or ``timeout_s`` passes."""
+        method, url = OPERATIONS["StreamDevices"]
+        params = {k: v for k, v in {"devices": _keys(devices), "keys": _keys(keys)}.items() if v is not None}
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        # The read timeout bounds each wait for a line; the server sends keep-alive comments meanwhile.
+        read = 30.0 if timeout_s is None else max(0.1, timeout_s)
+        timeout = httpx.Timeout(10.0, read=read)
+        with self.http.stream(
+            method, url, params=params, headers=self._auth(auth=True), timeout=timeout
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                try:
+                    problem = response.json()
+                except ValueError:
+                    problem = response.text
+                raise ProblemError.from_response(response.status_code, problem, response.reason_phrase)
+            try:
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        yield json.loads(line[5:].strip())
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return
+            except httpx.ReadTimeout:
+                if deadline is None:
+                    raise

@@ -196,6 +196,88 @@ class StreamTokenRead(Body):
     devices: list[StreamDeviceRead]
 
 
+class DeviceUpdate(Body):
+    schema_name = "DeviceUpdate"
+    name: str | None = None
+    label: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class DeviceCredentialsRead(Body):
+    schema_name = "DeviceCredentialsRead"
+    device_id: UUID
+    access_token: str
+    mqtt_host: str
+    mqtt_port: int
+
+
+class DeviceEventRead(Body):
+    schema_name = "DeviceEventRead"
+    id: UUID
+    flow: str
+    action: str
+    outcome: str
+    reason: str | None
+    actor_user_id: UUID | None
+    client_ip: str | None
+    details: dict[str, Any]
+    occurred_at: datetime
+
+
+class DeviceEventPage(Body):
+    schema_name = "DeviceEventPage"
+    items: list[DeviceEventRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class DeviceSettingsRead(Body):
+    schema_name = "DeviceSettingsRead"
+    device_id: UUID
+    values: dict[str, Any]
+
+
+class DeviceSettingsUpdate(Body):
+    schema_name = "DeviceSettingsUpdate"
+    values: dict[str, Any]
+
+
+class DeviceSettingsReplace(Body):
+    schema_name = "DeviceSettingsReplace"
+    values: dict[str, Any]
+
+
+class ProvisioningClaimRead(SnakeBody):
+    schema_name = "ProvisioningClaimRead"
+    token_id: UUID
+    issued_at: datetime
+    claimed_at: datetime
+    claim_ip: str | None
+    device_metadata: dict[str, Any] | None
+    notes: str | None
+
+
+class ProvisioningClaimList(SnakeBody):
+    schema_name = "ProvisioningClaimList"
+    device_id: UUID
+    items: list[ProvisioningClaimRead]
+
+
+class GatewayLatestTelemetry(SnakeBody):
+    schema_name = "GatewayLatestTelemetry"
+    device_id: UUID
+    payload: dict[str, Any]
+    timestamp: datetime | None
+
+
+class ReprovisionApproval(Body):
+    schema_name = "ReprovisionApproval"
+    device_id: UUID
+    mac_address: str
+    allowed_until: datetime
+
+
 # The device-local API (porto_contract/device/local-api.openapi.json).
 
 

@@ -65,9 +65,13 @@ def test_signup_pair_list_read_command_and_follow_with_the_cli(stack: Stack, tmp
     assert latest.returncode == 0, latest.stderr
     assert json.loads(latest.stdout)["uptime"]["value"] >= 0
 
-    answered = porto(stack, tmp_path, "command", device_id, "getStatus")
+    answered = porto(stack, tmp_path, "command", device_id, "getState")
     assert answered.returncode == 0, answered.stderr
-    assert json.loads(answered.stdout)["function"] == "getStatus"
+    assert json.loads(answered.stdout)["function"] == "getState"
+    # The device answers an unknown function with an error object: a script must see it fail.
+    refused = porto(stack, tmp_path, "command", device_id, "getStatus")
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["response"]["error"] == "unknown method 'getStatus'"
 
 
 def test_the_cli_shows_the_devices_error_title_when_pairing_fails(stack: Stack, tmp_path: Path) -> None:
