@@ -21,6 +21,7 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 
 from petit.db.models import Device, DeviceIntent, IntentKind, Pairing, ProvisionedDevice
+from petit.devices.lifecycle import restore_assignment
 from petit.thingsboard.errors import ThingsBoardError, ThingsBoardNotFoundError
 
 if TYPE_CHECKING:
@@ -75,7 +76,9 @@ class IntentSweeper:
             ).scalars()
             for intent in list(intents):
                 try:
-                    if not await self._completed(session, intent):
+                    if IntentKind(intent.kind) is IntentKind.TRANSFER:
+                        await self._align_transfer(session, intent)
+                    elif not await self._completed(session, intent):
                         await self._undo(intent)
                 except ThingsBoardError as exc:
                     intent.attempts += 1
@@ -112,6 +115,17 @@ class IntentSweeper:
             select(Device.id).where(col(Device.platform_device_id) == intent.platform_device_id)
         )
         return found is not None
+
+    async def _align_transfer(self, session: AsyncSession, intent: DeviceIntent) -> None:
+        """A transfer's intent outlives its request only if the row never moved (they commit together), so
+        ThingsBoard goes back to whoever the row names; a deleted row has nothing left to align."""
+        if intent.row_id is None or intent.platform_device_id is None:
+            return
+        device = await session.get(Device, intent.row_id)
+        if device is None:
+            return
+        await restore_assignment(session, self._tb, intent.platform_device_id, device.owner_id)
+        log.info("intent.transfer_undone device_id=%s", intent.row_id)
 
     async def _undo(self, intent: DeviceIntent) -> None:
         if IntentKind(intent.kind) is IntentKind.CLAIM:

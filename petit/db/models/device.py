@@ -9,8 +9,9 @@ from petit.db.types import UTCDateTime
 
 
 class Device(SQLModel, table=True):
-    """A device a petit user owns (others may hold a share of it, see ``DeviceShare``). Identity, credentials and telemetry live in ThingsBoard
-    (``platform_device_id``); petit keeps who owns it and the metadata the app shows."""
+    """A device a petit user owns (others may hold a share, see ``DeviceShare``). Identity, credentials and
+    telemetry live in ThingsBoard (``platform_device_id``); petit keeps who owns it and the metadata the app
+    shows."""
 
     __tablename__ = "devices"
     __table_args__ = (sa.UniqueConstraint("owner_id", "name", name="uq_devices_owner_id_name"),)

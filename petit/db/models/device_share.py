@@ -25,9 +25,9 @@ class ShareState(enum.StrEnum):
 class DeviceShare(SQLModel, table=True):
     """An invitation to a device, addressed by e-mail, and once accepted the invitee's role on it.
 
-    Addressed by e-mail rather than user id so that an invitation can wait for an account that does not exist
-    yet; ``user_id`` is set when the invitee accepts. Declined, revoked and expired invitations are deleted (the
-    device events keep their history), so one e-mail holds at most one row per device.
+    Addressed by e-mail rather than user id so that an invitation can wait for an account that does not
+    exist yet; ``user_id`` is set when the invitee accepts. Declined, revoked and expired invitations are
+    deleted (the device events keep their history), so one e-mail holds at most one row per device.
     """
 
     __tablename__ = "device_shares"
