@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
+from sqlmodel import col, select
 
 from petit.audit.services import DeviceEventService, Outcome
 from petit.db.models import Device, DeviceIntent, IntentKind, User
@@ -557,7 +557,7 @@ class DeviceLifecycle:
             await self._settle(intent)
             credentials = await self.rekey(device, status=status)
         except BaseException:
-            await self._restore_assignment(platform_id, previous_owner_id)
+            await self._restore_assignment(platform_id)
             raise
         log.info("device.transferred device_id=%s to=%s", device.id, recipient.id)
         return credentials
@@ -571,10 +571,13 @@ class DeviceLifecycle:
             candidate = f"{name[: 64 - _SUFFIX_ROOM]} ({n})"
         raise DeviceNameTakenError
 
-    async def _restore_assignment(self, platform_id: uuid.UUID, owner_id: uuid.UUID) -> None:
+    async def _restore_assignment(self, platform_id: uuid.UUID) -> None:
         """Best effort at once; the committed intent makes the sweeper finish what this misses."""
         try:
-            await restore_assignment(self._session, self._tb, platform_id, owner_id)
+            # The failed transaction is of no use any more; a fresh one sees who owns the device now (a
+            # concurrent acceptance of the same offer may have won).
+            await self._session.rollback()
+            await align_assignment(self._session, self._tb, platform_id)
         except ThingsBoardError as exc:
             log.warning("transfer.undo_deferred platform_id=%s reason=%s", platform_id, type(exc).__name__)
 
@@ -595,11 +598,18 @@ class DeviceLifecycle:
             raise DeviceNotFoundError("The device no longer exists on the device platform") from exc
 
 
-async def restore_assignment(
-    session: AsyncSession, thingsboard: ThingsBoardPort, platform_id: uuid.UUID, owner_id: uuid.UUID
+async def align_assignment(
+    session: AsyncSession, thingsboard: ThingsBoardPort, platform_id: uuid.UUID
 ) -> None:
-    """Assign the platform device back to ``owner_id``'s customer (unassigned if they have none)."""
-    owner = await session.get(User, owner_id)
+    """Make ThingsBoard's assignment of the device match petit: the customer of whoever's row names it, or
+    none when no row does (released meanwhile). A device ThingsBoard no longer has needs nothing."""
+    owner = (
+        await session.execute(
+            select(User)
+            .join(Device, col(Device.owner_id) == col(User.id))
+            .where(col(Device.platform_device_id) == platform_id)
+        )
+    ).scalar_one_or_none()
     customer = owner.platform_owner_id if owner is not None else None
     try:
         if customer is not None:
@@ -610,4 +620,4 @@ async def restore_assignment(
         return
 
 
-__all__ = ["Actor", "Created", "DeviceLifecycle", "credentials_read", "device_read"]
+__all__ = ["Actor", "Created", "DeviceLifecycle", "align_assignment", "credentials_read", "device_read"]

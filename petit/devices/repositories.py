@@ -71,6 +71,12 @@ class DeviceRepository:
         ]
         return items, int(total or 0)
 
+    async def lock(self, device_id: uuid.UUID) -> None:
+        """Hold the device row until the transaction ends (PostgreSQL; SQLite serializes writers anyway)."""
+        await self._session.execute(
+            select(col(Device.id)).where(col(Device.id) == device_id).with_for_update()
+        )
+
     async def owner_email(self, device: Device) -> str | None:
         return await self._session.scalar(select(User.email).where(col(User.id) == device.owner_id))
 

@@ -21,7 +21,7 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 
 from petit.db.models import Device, DeviceIntent, IntentKind, Pairing, ProvisionedDevice
-from petit.devices.lifecycle import restore_assignment
+from petit.devices.lifecycle import align_assignment
 from petit.thingsboard.errors import ThingsBoardError, ThingsBoardNotFoundError
 
 if TYPE_CHECKING:
@@ -118,13 +118,10 @@ class IntentSweeper:
 
     async def _align_transfer(self, session: AsyncSession, intent: DeviceIntent) -> None:
         """A transfer's intent outlives its request only if the row never moved (they commit together), so
-        ThingsBoard goes back to whoever the row names; a deleted row has nothing left to align."""
-        if intent.row_id is None or intent.platform_device_id is None:
+        ThingsBoard goes back to whoever petit says owns the device (no one, if it was released)."""
+        if intent.platform_device_id is None:
             return
-        device = await session.get(Device, intent.row_id)
-        if device is None:
-            return
-        await restore_assignment(session, self._tb, intent.platform_device_id, device.owner_id)
+        await align_assignment(session, self._tb, intent.platform_device_id)
         log.info("intent.transfer_undone device_id=%s", intent.row_id)
 
     async def _undo(self, intent: DeviceIntent) -> None:
