@@ -68,8 +68,9 @@ class DeviceShareController(Controller):
         operation_id="ShareDevice",
         summary="Invite someone by e-mail to use your device as a member or viewer",
         description="The invitee accepts with AcceptShare (an e-mail without an account yet waits until it "
-        "signs up); the invitation lapses after `PETIT_SHARING__INVITATION_TTL_S` (7 days). A device has at most "
-        "`PETIT_SHARING__MAX_USERS_PER_DEVICE` users (20), the owner and open invitations included.",
+        "signs up); the invitation lapses after `PETIT_SHARING__INVITATION_TTL_S` (7 days). "
+        "A device has at most `PETIT_SHARING__MAX_USERS_PER_DEVICE` users (20), "
+        "the owner and open invitations included.",
         status_code=HTTP_201_CREATED,
         security=BEARER,
         responses=problem_responses(
@@ -266,7 +267,8 @@ class TransferController(Controller):
         operation_id="OfferTransfer",
         summary="Offer your device to another user; it moves only when they accept",
         description="The recipient accepts with AcceptTransfer within `PETIT_SHARING__TRANSFER_TTL_S` "
-        "(10 min). The answer is the same whether or not the e-mail has an account. A new offer replaces the open one.",
+        "(10 min). The answer is the same whether or not the e-mail has an account. "
+        "A new offer replaces the open one.",
         status_code=HTTP_202_ACCEPTED,
         security=BEARER,
         responses=problem_responses(
@@ -318,8 +320,8 @@ class TransferController(Controller):
         operation_id="AcceptTransfer",
         summary="Become the device's owner",
         description="The device is reassigned to you on the device platform, its credentials are rotated "
-        "(the answer carries the new ones, to deliver to the device), the previous owner loses access at once and "
-        "its shares are dropped unless `keepShares`. A failure half-way is undone; retry.",
+        "(the answer carries the new ones, to deliver to the device), the previous owner loses access "
+        "at once and its shares are dropped unless `keepShares`. A failure half-way is undone; retry.",
         status_code=HTTP_200_OK,
         security=BEARER,
         responses=problem_responses(
