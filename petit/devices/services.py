@@ -35,6 +35,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+async def require_access(
+    devices: DeviceRepository, user_id: uuid.UUID, device_id: uuid.UUID, capability: Capability
+) -> tuple[Device, Role]:
+    """The device and the caller's role, if that role allows ``capability``: ``DeviceNotFoundError`` without
+    any role (as for a missing device), ``DeviceRoleForbiddenError`` when the role is not enough."""
+    found = await devices.get_accessible(user_id, device_id)
+    if found is None:
+        raise DeviceNotFoundError
+    if not allows(found[1], capability):
+        raise DeviceRoleForbiddenError
+    return found
+
+
 class DeviceLookup:
     """Which devices a user may reach, and with which role; what telemetry, commands and settings check
     before anything else. ``capability`` is what this lookup's callers need (owner-only by default)."""
@@ -53,16 +66,8 @@ class DeviceLookup:
     async def get_access(
         self, user_id: uuid.UUID, device_id: uuid.UUID, capability: Capability | None = None
     ) -> tuple[Device, Role]:
-        """The device and the caller's role, if that role allows ``capability`` (this lookup's by default).
-
-        ``DeviceNotFoundError`` without any role (as for a missing device), ``DeviceRoleForbiddenError`` when
-        the role is not enough."""
-        found = await self._devices.get_accessible(user_id, device_id)
-        if found is None:
-            raise DeviceNotFoundError
-        if not allows(found[1], capability or self._capability):
-            raise DeviceRoleForbiddenError
-        return found
+        """:func:`require_access` with this lookup's capability by default."""
+        return await require_access(self._devices, user_id, device_id, capability or self._capability)
 
     async def get_owned(self, owner_id: uuid.UUID, device_id: uuid.UUID) -> Device:
         """The device if ``owner_id``'s role on it allows this lookup's capability (for the default lookup:
@@ -165,5 +170,6 @@ __all__ = [
     "DeviceService",
     "platform_device_name",
     "platform_label",
+    "require_access",
     "row_id_from_platform_name",
 ]
