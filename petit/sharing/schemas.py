@@ -10,25 +10,26 @@ from petit.devices.schemas import DeviceCredentialsRead, DeviceRead
 from petit.lib.clock import as_utc
 from petit.lib.schema import CamelModel
 
+# One description wherever the role appears: the OpenAPI component is shared, and must not depend on which
+# schema Litestar happens to meet first.
+ROLE_DESCRIPTION = "member: telemetry, live stream, commands, settings; viewer: telemetry and live stream"
 ShareStatus = Literal["pending", "accepted", "expired"]
 
 
 class ShareCreate(CamelModel):
     email: Email = Field(description="Who to invite; they need not have an account yet")
-    role: ShareRole = Field(
-        description="member: telemetry, live stream, commands, settings; viewer: read only"
-    )
+    role: ShareRole = Field(description=ROLE_DESCRIPTION)
 
 
 class ShareUpdate(CamelModel):
-    role: ShareRole
+    role: ShareRole = Field(description=ROLE_DESCRIPTION)
 
 
 class ShareRead(CamelModel):
     id: uuid.UUID
     device_id: uuid.UUID
     email: str
-    role: ShareRole
+    role: ShareRole = Field(description=ROLE_DESCRIPTION)
     status: ShareStatus = Field(
         description="pending until the invitee accepts; expired once it lapsed unanswered"
     )
