@@ -30,6 +30,12 @@ class MemoryDevices:
         row = await self.get_owned(user_id, device_id)
         return (row, Role.OWNER) if row is not None else None
 
+    async def list_accessible(
+        self, user_id: uuid.UUID, *, limit: int, offset: int
+    ) -> tuple[list[tuple[Device, Role, str]], int]:
+        owned, total = await self.list_owned(user_id, limit=limit, offset=offset)
+        return [(d, Role.OWNER, "") for d in owned], total
+
     async def list_owned(self, owner_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[Device], int]:
         owned = [d for d in self.rows.values() if d.owner_id == owner_id]
         return owned[offset : offset + limit], len(owned)
