@@ -30,9 +30,9 @@ class StreamingController(Controller):
         description=(
             'Open `wsUrl`, send `{"authCmd": {"cmdId": 0, "token": <token>}, "cmds": [...]}` and subscribe '
             "by a device's `streamId`. The token is scoped to the devices you own; others are refused, "
-            "including devices shared with you (ThingsBoard CE cannot scope a token to them): `sharedDevices` "
-            "lists those, to stream through `/ws` or `GET /devices/stream`. A device you transferred away is refused from "
-            "then on for new subscriptions."
+            "including devices shared with you (ThingsBoard CE cannot scope a token to them). "
+            "`sharedDevices` lists those: stream them through `/ws` or `GET /devices/stream`. "
+            "A device you transferred away is refused from then on for new subscriptions."
         ),
         security=[{"BearerAuth": []}],
         # A bearer credential: no cache may keep it.

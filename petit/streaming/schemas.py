@@ -18,7 +18,7 @@ class StreamTokenRead(CamelModel):
     devices: list[StreamDeviceRead] = Field(description="Your devices and the ids to subscribe to them by")
     shared_devices: list[uuid.UUID] = Field(
         default_factory=list,
-        description="Devices shared with you. ThingsBoard CE gives a device to one customer only, so this "
-        "token cannot read them: stream them through petit's own stream (`/ws` or `GET /devices/stream`), which "
-        "follows shares as they change",
+        description="Devices shared with you. ThingsBoard CE gives a device to one customer only, "
+        "so this token cannot read them: stream them through petit's own stream "
+        "(`/ws` or `GET /devices/stream`), which follows shares as they change",
     )
