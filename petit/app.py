@@ -31,6 +31,7 @@ from petit.provisioning.controllers import provisioning_route_handlers
 from petit.realtime.controllers import StreamController, stream_socket
 from petit.runtime import Runtime, RuntimeSlot, attach_slot, open_runtime
 from petit.settings import Settings
+from petit.sharing.controllers import DeviceShareController, IncomingShareController, TransferController
 from petit.streaming.controllers import StreamingController
 from petit.telemetry.controllers import TelemetryController
 from petit.users.controllers import UserController
@@ -136,6 +137,9 @@ def create_app(
             ClaimController,
             ReleaseController,
             DeviceEventController,
+            DeviceShareController,
+            IncomingShareController,
+            TransferController,
             apidocs.assets_router(),
         ],
         dependencies={

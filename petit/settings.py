@@ -209,6 +209,17 @@ class OwnershipSettings(_Group):
     """How often each petit process looks for unfinished device steps to undo."""
 
 
+class SharingSettings(_Group):
+    """Sharing a device with other users and handing it to a new owner."""
+
+    max_users_per_device: int = Field(default=20, ge=1, le=1000)
+    """Users with access to one device, the owner and pending invitations included."""
+    invitation_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
+    """How long an invitation waits for its invitee (who may not have an account yet) before it lapses."""
+    transfer_ttl_s: int = Field(default=10 * 60, ge=30, le=7 * 24 * 3600)
+    """How long an ownership transfer offer waits for the recipient to accept."""
+
+
 class ProvisioningSettings(_Group):
     device_key: OptionalStr = None
     """Provision key devices of the self-provisioning profile hold (seed 001). Unset: that flow is off."""
@@ -257,6 +268,7 @@ class Settings(BaseSettings):
     commands: CommandSettings = CommandSettings()
     provisioning: ProvisioningSettings = ProvisioningSettings()
     ownership: OwnershipSettings = OwnershipSettings()
+    sharing: SharingSettings = SharingSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

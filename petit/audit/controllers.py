@@ -28,7 +28,9 @@ class DeviceEventController(Controller):
     @get(
         "/",
         operation_id="ListDeviceEvents",
-        summary="Pairing, claim, provisioning and release attempts on one of your devices, newest first",
+        summary="What happened to a device (pairing, claim, release, sharing, transfer), newest first",
+        description="The owner sees everything since the device became theirs; a member or viewer sees "
+        "only what they did themselves.",
         security=[{"BearerAuth": []}],
         responses=problem_responses(NotAuthenticatedError, DeviceNotFoundError, body=False),
     )
@@ -40,10 +42,12 @@ class DeviceEventController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
         offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
     ) -> DeviceEventPage:
-        device = await DeviceRepository(db_session).get_owned(access_claims.user_id, device_id)
-        if device is None:
+        found = await DeviceRepository(db_session).get_accessible(access_claims.user_id, device_id)
+        if found is None:
             raise DeviceNotFoundError
-        events, total = await DeviceEventReader(db_session).list_for(device, limit=limit, offset=offset)
+        events, total = await DeviceEventReader(db_session).list_for(
+            found[0], reader_id=access_claims.user_id, limit=limit, offset=offset
+        )
         return DeviceEventPage(
             items=[DeviceEventRead.model_validate(e, from_attributes=True) for e in events],
             total=total,

@@ -27,15 +27,17 @@ class DeviceEventRepository:
         self,
         platform_device_id: uuid.UUID,
         *,
-        since: datetime,
+        since: datetime | None,
         actor_user_id: uuid.UUID,
         limit: int,
         offset: int,
     ) -> tuple[list[DeviceEvent], int]:
-        """Events of the device at or after ``since``, and any earlier ones ``actor_user_id`` performed."""
+        """Events of the device at or after ``since``, and any earlier ones ``actor_user_id`` performed; with
+        no ``since``, only the latter."""
+        mine = col(DeviceEvent.actor_user_id) == actor_user_id
         where = [
             col(DeviceEvent.platform_device_id) == platform_device_id,
-            or_(col(DeviceEvent.occurred_at) >= since, col(DeviceEvent.actor_user_id) == actor_user_id),
+            mine if since is None else or_(col(DeviceEvent.occurred_at) >= since, mine),
         ]
         total = await self._session.scalar(select(func.count()).select_from(DeviceEvent).where(*where))
         result = await self._session.execute(

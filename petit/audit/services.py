@@ -111,17 +111,19 @@ class DeviceEventService:
 
 
 class DeviceEventReader:
-    """The owner's view of a device: what happened to it since it became theirs, plus what they did themselves
-    before (the pairing or claim that made it theirs). A later owner never sees who handled it before."""
+    """The owner's view of a device: what happened to it since it became theirs (created, or transferred
+    to them), plus what they did themselves before (the pairing, claim or share acceptance that led there).
+    A later owner never sees who handled it before. Anyone it is shared with sees only their own actions."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._events = DeviceEventRepository(session)
 
-    async def list_for(self, device: Device, *, limit: int, offset: int) -> tuple[list[DeviceEvent], int]:
+    async def list_for(
+        self, device: Device, *, reader_id: uuid.UUID, limit: int, offset: int
+    ) -> tuple[list[DeviceEvent], int]:
+        since = None
+        if reader_id == device.owner_id:
+            since = as_utc(device.owned_since or device.created_at)
         return await self._events.list_for_device(
-            device.platform_device_id,
-            since=as_utc(device.created_at),
-            actor_user_id=device.owner_id,
-            limit=limit,
-            offset=offset,
+            device.platform_device_id, since=since, actor_user_id=reader_id, limit=limit, offset=offset
         )

@@ -21,7 +21,7 @@ from petit.commands.schemas import (
     DeviceSettingsUpdate,
 )
 from petit.commands.services import CommandService, DeviceSettingsService
-from petit.devices.errors import DeviceNotFoundError
+from petit.devices.errors import DeviceNotFoundError, DeviceRoleForbiddenError
 from petit.errors import PlatformUnavailableError, problem_responses
 from petit.lib.security import AccessClaims
 
@@ -53,6 +53,7 @@ class CommandController(Controller):
             **problem_responses(
                 NotAuthenticatedError,
                 DeviceNotFoundError,
+                DeviceRoleForbiddenError,
                 errors.CommandTooLargeError,
                 errors.InvalidCommandTimeoutError,
                 errors.DeviceTimeoutError,
@@ -96,7 +97,11 @@ class DeviceSettingsController(Controller):
         summary="The device's desired settings",
         security=BEARER,
         responses=problem_responses(
-            NotAuthenticatedError, DeviceNotFoundError, PlatformUnavailableError, body=False
+            NotAuthenticatedError,
+            DeviceNotFoundError,
+            DeviceRoleForbiddenError,
+            PlatformUnavailableError,
+            body=False,
         ),
     )
     async def get_settings(
@@ -117,6 +122,7 @@ class DeviceSettingsController(Controller):
         responses=problem_responses(
             NotAuthenticatedError,
             DeviceNotFoundError,
+            DeviceRoleForbiddenError,
             errors.InvalidSettingsError,
             errors.SettingsTooLargeError,
             PlatformUnavailableError,
@@ -141,6 +147,7 @@ class DeviceSettingsController(Controller):
         responses=problem_responses(
             NotAuthenticatedError,
             DeviceNotFoundError,
+            DeviceRoleForbiddenError,
             errors.InvalidSettingsError,
             errors.SettingsTooLargeError,
             PlatformUnavailableError,

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.commands.services import CommandService, DeviceSettingsService
 from petit.devices.deps import owned_devices
+from petit.devices.roles import Capability
 from petit.runtime import Runtime
 
 
@@ -13,7 +14,9 @@ async def provide_command_service(
     runtime: NamedDependency[SkipValidation[Runtime]], db_session: NamedDependency[AsyncSession]
 ) -> CommandService:
     return CommandService(
-        devices=owned_devices(db_session), thingsboard=runtime.platform, settings=runtime.settings.commands
+        devices=owned_devices(db_session, Capability.OPERATE),
+        thingsboard=runtime.platform,
+        settings=runtime.settings.commands,
     )
 
 
@@ -21,5 +24,7 @@ async def provide_device_settings_service(
     runtime: NamedDependency[SkipValidation[Runtime]], db_session: NamedDependency[AsyncSession]
 ) -> DeviceSettingsService:
     return DeviceSettingsService(
-        devices=owned_devices(db_session), thingsboard=runtime.platform, settings=runtime.settings.commands
+        devices=owned_devices(db_session, Capability.OPERATE),
+        thingsboard=runtime.platform,
+        settings=runtime.settings.commands,
     )

@@ -96,7 +96,9 @@ class DeviceController(Controller):
         operation_id="GetDevice",
         summary="One of your devices",
         security=BEARER,
-        responses=problem_responses(NotAuthenticatedError, errors.DeviceNotFoundError, body=False),
+        responses=problem_responses(
+            NotAuthenticatedError, errors.DeviceNotFoundError, errors.DeviceRoleForbiddenError, body=False
+        ),
     )
     async def get_device(
         self,
@@ -115,6 +117,7 @@ class DeviceController(Controller):
         responses=problem_responses(
             NotAuthenticatedError,
             errors.DeviceNotFoundError,
+            errors.DeviceRoleForbiddenError,
             errors.DeviceNameTakenError,
             PlatformUnavailableError,
         ),
@@ -137,7 +140,11 @@ class DeviceController(Controller):
         security=BEARER,
         responses=NO_CONTENT_RESPONSE
         | problem_responses(
-            NotAuthenticatedError, errors.DeviceNotFoundError, PlatformUnavailableError, body=False
+            NotAuthenticatedError,
+            errors.DeviceNotFoundError,
+            errors.DeviceRoleForbiddenError,
+            PlatformUnavailableError,
+            body=False,
         ),
     )
     async def delete_device(
@@ -164,7 +171,11 @@ class DeviceController(Controller):
         summary="The device's access token and the MQTT endpoint it connects to",
         security=BEARER,
         responses=problem_responses(
-            NotAuthenticatedError, errors.DeviceNotFoundError, PlatformUnavailableError, body=False
+            NotAuthenticatedError,
+            errors.DeviceNotFoundError,
+            errors.DeviceRoleForbiddenError,
+            PlatformUnavailableError,
+            body=False,
         ),
     )
     async def get_device_credentials(
@@ -183,7 +194,11 @@ class DeviceController(Controller):
         status_code=HTTP_200_OK,
         security=BEARER,
         responses=problem_responses(
-            NotAuthenticatedError, errors.DeviceNotFoundError, PlatformUnavailableError, body=False
+            NotAuthenticatedError,
+            errors.DeviceNotFoundError,
+            errors.DeviceRoleForbiddenError,
+            PlatformUnavailableError,
+            body=False,
         ),
     )
     async def rotate_device_credentials(

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from petit.devices.lifecycle import DeviceLifecycle
 from petit.devices.ownership import PROCESS_OWNERSHIP
 from petit.devices.repositories import DeviceRepository
+from petit.devices.roles import Capability
 from petit.devices.services import DeviceLookup, DeviceService
 from petit.runtime import Runtime
 
@@ -16,9 +17,11 @@ def device_lifecycle(runtime: Runtime, db_session: AsyncSession) -> DeviceLifecy
     return DeviceLifecycle(session=db_session, thingsboard=runtime.platform, clock=runtime.clock)
 
 
-def owned_devices(db_session: AsyncSession) -> DeviceLookup:
-    """The ownership rules every device-scoped route goes through."""
-    return DeviceLookup(devices=DeviceRepository(db_session), ownership=PROCESS_OWNERSHIP)
+def owned_devices(db_session: AsyncSession, capability: Capability = Capability.MANAGE) -> DeviceLookup:
+    """The access rules every device-scoped route goes through, for routes that need ``capability``."""
+    return DeviceLookup(
+        devices=DeviceRepository(db_session), ownership=PROCESS_OWNERSHIP, capability=capability
+    )
 
 
 async def provide_device_service(

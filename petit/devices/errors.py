@@ -35,3 +35,10 @@ class DeviceStepInterruptedError(PetitError):
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail, headers={"Retry-After": "1"})
+
+
+class DeviceRoleForbiddenError(PetitError):
+    # 403, not 404: a member or viewer already knows the device exists.
+    code = "device_role_forbidden"
+    status = 403
+    title = "Your role on this device does not allow this"

@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 
 from petit.audit.services import DeviceEventService, Outcome
-from petit.db.models import Device, DeviceIntent, IntentKind
+from petit.db.models import Device, DeviceIntent, IntentKind, User
 from petit.devices.errors import DeviceNameTakenError, DeviceNotFoundError, DeviceStepInterruptedError
 from petit.devices.idempotency import IdempotencyStore, request_hash
 from petit.devices.naming import platform_device_name, platform_label
 from petit.devices.repositories import DeviceIntentRepository, DeviceRepository
+from petit.devices.roles import Role
 from petit.devices.schemas import DeviceCreate, DeviceCredentialsRead, DeviceRead
 from petit.thingsboard.errors import ThingsBoardError, ThingsBoardNotFoundError, ThingsBoardUnavailableError
 from petit.users.linking import PlatformLinker
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from petit.db.models import User
     from petit.lib.clock import Clock
     from petit.thingsboard.models import DeviceCredentials, DeviceRecord, Value
     from petit.thingsboard.port import ThingsBoardPort
@@ -49,6 +50,9 @@ T = TypeVar("T")
 CREATE_OPERATION = "CreateDevice"
 DEVICE_FLOW = "device"
 OWNERSHIP_FLOW = "ownership"
+TRANSFER_FLOW = "transfer"
+#: Room left in a device name for a " (n)" suffix when the new owner already has one of that name.
+_SUFFIX_ROOM = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +79,7 @@ def credentials_read(device: Device, credentials: DeviceCredentials) -> DeviceCr
     )
 
 
-def device_read(device: Device) -> DeviceRead:
+def device_read(device: Device, *, role: Role = Role.OWNER, owned_by: str | None = None) -> DeviceRead:
     return DeviceRead(
         id=device.id,
         name=device.name,
@@ -83,6 +87,8 @@ def device_read(device: Device) -> DeviceRead:
         metadata=device.extra,
         created_at=device.created_at,
         updated_at=device.updated_at,
+        role=role,
+        owned_by=owned_by,
     )
 
 
@@ -470,6 +476,88 @@ class DeviceLifecycle:
             details=details,
         )
 
+    # -- Ownership transfer ---------------------------------------------------------------------------
+
+    async def transfer(
+        self,
+        device: Device,
+        recipient: User,
+        *,
+        actor: Actor,
+        details: Mapping[str, Any],
+        write: Callable[[], Awaitable[Any]],
+        status: Mapping[str, Value] | None = None,
+    ) -> DeviceCredentials:
+        """Hand ``device`` to ``recipient``: reassigned to their ThingsBoard customer, the row theirs from
+        now (``owned_since``), its token rotated. ``write`` does the caller's part (the offer spent, shares
+        dropped) in the same transaction.
+
+        Converges like the other steps: the intent is committed before ThingsBoard is touched and settled with
+        the row, so a failure anywhere leaves (at once, or by the sweeper) the device assigned to whoever the
+        row still names; the recipient's retry does every step again. Re-keying comes last."""
+        await self._linker.ensure_linked(recipient)
+        if recipient.platform_owner_id is None:  # ensure_linked sets it or raises
+            raise ThingsBoardNotFoundError("the user has no ThingsBoard customer")
+        previous_owner_id = device.owner_id
+        platform_id = device.platform_device_id
+        intent = await self._intend(
+            IntentKind.TRANSFER,
+            platform_device_name(device.id),
+            row_id=device.id,
+            platform_device_id=platform_id,
+        )
+        customer = recipient.platform_owner_id
+
+        async def move() -> None:
+            await self._platform_call(device, self._tb.assign_device(platform_id, customer))
+            name = await self._free_name(recipient.id, device.name)
+            now = self._clock.now()
+            moved = await self._devices.reassign(
+                device, from_owner=previous_owner_id, to_owner=recipient.id, name=name, now=now
+            )
+            if not moved:
+                # Released, deleted or handed elsewhere while this request ran.
+                raise DeviceNotFoundError
+
+        try:
+            await move()
+            await write()
+            await self._events.record(
+                flow=TRANSFER_FLOW,
+                action="accept",
+                outcome=Outcome.SUCCEEDED,
+                platform_device_id=platform_id,
+                actor_user_id=actor.user_id,
+                client_ip=actor.client_ip,
+                details=details,
+            )
+            await self._settle(intent)
+            credentials = await self.rekey(device, status=status)
+        except BaseException:
+            await self._restore_assignment(platform_id)
+            raise
+        log.info("device.transferred device_id=%s to=%s", device.id, recipient.id)
+        return credentials
+
+    async def _free_name(self, owner_id: uuid.UUID, name: str) -> str:
+        """``name``, or ``name (2)``, ``(3)``... when ``owner_id`` already has a device of that name."""
+        candidate = name
+        for n in range(2, 100):
+            if await self._devices.get_by_name(owner_id, candidate) is None:
+                return candidate
+            candidate = f"{name[: 64 - _SUFFIX_ROOM]} ({n})"
+        raise DeviceNameTakenError
+
+    async def _restore_assignment(self, platform_id: uuid.UUID) -> None:
+        """Best effort at once; the committed intent makes the sweeper finish what this misses."""
+        try:
+            # The failed transaction is of no use any more; a fresh one sees who owns the device now (a
+            # concurrent acceptance of the same offer may have won).
+            await self._session.rollback()
+            await align_assignment(self._session, self._tb, platform_id)
+        except ThingsBoardError as exc:
+            log.warning("transfer.undo_deferred platform_id=%s reason=%s", platform_id, type(exc).__name__)
+
     async def _show_status_quietly(self, platform_id: uuid.UUID, status: Mapping[str, Value]) -> None:
         """Best effort: the status is for operators' eyes; ownership itself is already settled."""
         try:
@@ -487,4 +575,26 @@ class DeviceLifecycle:
             raise DeviceNotFoundError("The device no longer exists on the device platform") from exc
 
 
-__all__ = ["Actor", "Created", "DeviceLifecycle", "credentials_read", "device_read"]
+async def align_assignment(
+    session: AsyncSession, thingsboard: ThingsBoardPort, platform_id: uuid.UUID
+) -> None:
+    """Make ThingsBoard's assignment of the device match petit: the customer of whoever's row names it, or
+    none when no row does (released meanwhile). A device ThingsBoard no longer has needs nothing."""
+    owner = (
+        await session.execute(
+            select(User)
+            .join(Device, col(Device.owner_id) == col(User.id))
+            .where(col(Device.platform_device_id) == platform_id)
+        )
+    ).scalar_one_or_none()
+    customer = owner.platform_owner_id if owner is not None else None
+    try:
+        if customer is not None:
+            await thingsboard.assign_device(platform_id, customer)
+        else:
+            await thingsboard.unassign_device(platform_id)
+    except ThingsBoardNotFoundError:
+        return
+
+
+__all__ = ["Actor", "Created", "DeviceLifecycle", "align_assignment", "credentials_read", "device_read"]

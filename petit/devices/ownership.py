@@ -1,9 +1,9 @@
 """A per-process memory of which device a user owns and its platform id, for the hot read routes.
 
 Telemetry reads ask "does this user own this device, and which platform device is it" on every request, and
-the answer only ever changes by the row being deleted (delete, release, a transfer, ``petit reconcile``):
-``owner_id`` and ``platform_device_id`` are never rewritten. Remembering the answer briefly saves the read
-routes a database round trip (and a transaction) per request.
+the answer only changes by the row being deleted (delete, release, ``petit reconcile``), its owner changing
+(a transfer) or a share changing (revoked, role changed, left); each of those forgets the device first.
+Remembering the answer briefly saves the read routes a database round trip (and a transaction) per request.
 
 Staleness bound:
 
@@ -21,6 +21,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from petit.devices.roles import Role
+
 if TYPE_CHECKING:
     import uuid
     from collections.abc import Callable
@@ -36,6 +38,8 @@ MAX_ENTRIES = 10_000
 class OwnedDevice:
     id: uuid.UUID
     platform_device_id: uuid.UUID
+    #: The asker's role; a share's revocation or role change forgets the device like a delete does.
+    role: Role = Role.OWNER
 
 
 class OwnershipCache:

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import and_, delete, func, or_, update
 from sqlmodel import col, select
 
-from petit.db.models import Device, DeviceIntent
+from petit.db.models import Device, DeviceIntent, DeviceShare, ShareState, User
 from petit.devices.ownership import PROCESS_OWNERSHIP
+from petit.devices.roles import Role
 
 if TYPE_CHECKING:
     import uuid
@@ -27,6 +28,57 @@ class DeviceRepository:
             select(Device).where(col(Device.id) == device_id, col(Device.owner_id) == owner_id)
         )
         return result.scalar_one_or_none()
+
+    async def get_accessible(self, user_id: uuid.UUID, device_id: uuid.UUID) -> tuple[Device, Role] | None:
+        """The device and ``user_id``'s role on it (owner, or an accepted share); None when they have none."""
+        result = await self._session.execute(
+            select(Device, col(DeviceShare.role))
+            .outerjoin(DeviceShare, _accepted_share_of(user_id))
+            .where(
+                col(Device.id) == device_id,
+                or_(col(Device.owner_id) == user_id, col(DeviceShare.id).is_not(None)),
+            )
+        )
+        row = result.first()
+        if row is None:
+            return None
+        device, share_role = row
+        return device, Role.OWNER if device.owner_id == user_id else Role(share_role)
+
+    async def list_accessible(
+        self, user_id: uuid.UUID, *, limit: int, offset: int
+    ) -> tuple[list[tuple[Device, Role, str]], int]:
+        """Devices ``user_id`` owns or holds an accepted share of, with their role and the owner's e-mail."""
+        visible = or_(col(Device.owner_id) == user_id, col(DeviceShare.id).is_not(None))
+        total = await self._session.scalar(
+            select(func.count())
+            .select_from(Device)
+            .outerjoin(DeviceShare, _accepted_share_of(user_id))
+            .where(visible)
+        )
+        result = await self._session.execute(
+            select(Device, col(DeviceShare.role), col(User.email))
+            .outerjoin(DeviceShare, _accepted_share_of(user_id))
+            .join(User, col(User.id) == col(Device.owner_id))
+            .where(visible)
+            .order_by(col(Device.created_at), col(Device.id))
+            .limit(limit)
+            .offset(offset)
+        )
+        items = [
+            (device, Role.OWNER if device.owner_id == user_id else Role(role), email)
+            for device, role, email in result.all()
+        ]
+        return items, int(total or 0)
+
+    async def lock(self, device_id: uuid.UUID) -> None:
+        """Hold the device row until the transaction ends (PostgreSQL; SQLite serializes writers anyway)."""
+        await self._session.execute(
+            select(col(Device.id)).where(col(Device.id) == device_id).with_for_update()
+        )
+
+    async def owner_email(self, device: Device) -> str | None:
+        return await self._session.scalar(select(User.email).where(col(User.id) == device.owner_id))
 
     async def get_by_name(self, owner_id: uuid.UUID, name: str) -> Device | None:
         result = await self._session.execute(
@@ -69,11 +121,35 @@ class DeviceRepository:
         await self._session.flush()
         return device
 
+    async def reassign(
+        self, device: Device, *, from_owner: uuid.UUID, to_owner: uuid.UUID, name: str, now: datetime
+    ) -> bool:
+        """Move the row to ``to_owner`` if ``from_owner`` still owns it; False when it changed meanwhile."""
+        PROCESS_OWNERSHIP.forget(device.id)
+        result = await self._session.execute(
+            update(Device)
+            .where(col(Device.id) == device.id, col(Device.owner_id) == from_owner)
+            .values(owner_id=to_owner, name=name, owned_since=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        device.owner_id, device.name, device.owned_since, device.updated_at = to_owner, name, now, now
+        return True
+
     async def delete(self, device: Device) -> None:
         # Before the flush, so reads in this process stop at once (see petit.devices.ownership).
         PROCESS_OWNERSHIP.forget(device.id)
         await self._session.delete(device)
         await self._session.flush()
+
+
+def _accepted_share_of(user_id: uuid.UUID) -> Any:
+    return and_(
+        col(DeviceShare.device_id) == col(Device.id),
+        col(DeviceShare.user_id) == user_id,
+        col(DeviceShare.state) == ShareState.ACCEPTED.value,
+    )
 
 
 class DeviceIntentRepository:

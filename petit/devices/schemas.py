@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
+from petit.devices.roles import Role
 from petit.lib.clock import as_utc
 from petit.lib.schema import CamelModel
 
@@ -71,6 +72,14 @@ class DeviceRead(CamelModel):
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    role: Role = Field(
+        default=Role.OWNER,
+        description="Your role: owner (everything), member (telemetry, live stream, commands, settings) "
+        "or viewer (telemetry and live stream)",
+    )
+    owned_by: str | None = Field(
+        default=None, description="The owner's e-mail when the device is shared with you; null for your own"
+    )
 
     @field_validator("created_at", "updated_at")
     @classmethod
@@ -80,7 +89,7 @@ class DeviceRead(CamelModel):
 
 class DevicePage(CamelModel):
     items: list[DeviceRead]
-    total: int = Field(description="How many devices you own in all")
+    total: int = Field(description="How many devices you own or share in all")
     limit: int
     offset: int
 

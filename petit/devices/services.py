@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
-from petit.devices.errors import DeviceNameTakenError, DeviceNotFoundError
+from petit.devices.errors import DeviceNameTakenError, DeviceNotFoundError, DeviceRoleForbiddenError
 from petit.devices.lifecycle import DEVICE_FLOW, Actor, credentials_read, device_read
 from petit.devices.naming import (
     PLATFORM_NAME_PREFIX,
@@ -20,6 +20,7 @@ from petit.devices.naming import (
     row_id_from_platform_name,
 )
 from petit.devices.ownership import OwnedDevice
+from petit.devices.roles import Capability, Role, allows
 from petit.devices.schemas import DeviceCreate, DeviceCredentialsRead, DevicePage, DeviceRead, DeviceUpdate
 
 if TYPE_CHECKING:
@@ -34,28 +35,55 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class DeviceLookup:
-    """Which devices a user owns; what telemetry, commands and settings check before anything else."""
+async def require_access(
+    devices: DeviceRepository, user_id: uuid.UUID, device_id: uuid.UUID, capability: Capability
+) -> tuple[Device, Role]:
+    """The device and the caller's role, if that role allows ``capability``: ``DeviceNotFoundError`` without
+    any role (as for a missing device), ``DeviceRoleForbiddenError`` when the role is not enough."""
+    found = await devices.get_accessible(user_id, device_id)
+    if found is None:
+        raise DeviceNotFoundError
+    if not allows(found[1], capability):
+        raise DeviceRoleForbiddenError
+    return found
 
-    def __init__(self, *, devices: DeviceRepository, ownership: OwnershipCache | None = None) -> None:
+
+class DeviceLookup:
+    """Which devices a user may reach, and with which role; what telemetry, commands and settings check
+    before anything else. ``capability`` is what this lookup's callers need (owner-only by default)."""
+
+    def __init__(
+        self,
+        *,
+        devices: DeviceRepository,
+        ownership: OwnershipCache | None = None,
+        capability: Capability = Capability.MANAGE,
+    ) -> None:
         self._devices = devices
         self._ownership = ownership
+        self._capability = capability
+
+    async def get_access(
+        self, user_id: uuid.UUID, device_id: uuid.UUID, capability: Capability | None = None
+    ) -> tuple[Device, Role]:
+        """:func:`require_access` with this lookup's capability by default."""
+        return await require_access(self._devices, user_id, device_id, capability or self._capability)
 
     async def get_owned(self, owner_id: uuid.UUID, device_id: uuid.UUID) -> Device:
-        """The device if ``owner_id`` owns it; ``DeviceNotFoundError`` when missing or someone else's."""
-        device = await self._devices.get_owned(owner_id, device_id)
-        if device is None:
-            raise DeviceNotFoundError
-        return device
+        """The device if ``owner_id``'s role on it allows this lookup's capability (for the default lookup:
+        if they own it); ``DeviceNotFoundError`` when missing or not theirs at all."""
+        return (await self.get_access(owner_id, device_id))[0]
 
     async def get_owned_ref(self, owner_id: uuid.UUID, device_id: uuid.UUID) -> OwnedDevice:
         """Like :meth:`get_owned` for routes that need only the ids, answered from the process's ownership
         cache when it can (staleness bound in petit.devices.ownership)."""
         cached = self._ownership.get(owner_id, device_id) if self._ownership is not None else None
         if cached is not None:
+            if not allows(cached.role, self._capability):
+                raise DeviceRoleForbiddenError
             return cached
-        device = await self.get_owned(owner_id, device_id)
-        owned = OwnedDevice(id=device.id, platform_device_id=device.platform_device_id)
+        device, role = await self.get_access(owner_id, device_id)
+        owned = OwnedDevice(id=device.id, platform_device_id=device.platform_device_id, role=role)
         if self._ownership is not None:
             self._ownership.remember(owner_id, owned)
         return owned
@@ -80,11 +108,20 @@ class DeviceService(DeviceLookup):
         return await self._lifecycle.create(user, data, idempotency_key=idempotency_key)
 
     async def list_owned(self, owner_id: uuid.UUID, *, limit: int, offset: int) -> DevicePage:
-        devices, total = await self._devices.list_owned(owner_id, limit=limit, offset=offset)
-        return DevicePage(items=[device_read(d) for d in devices], total=total, limit=limit, offset=offset)
+        """The devices ``owner_id`` owns and those shared with them (accepted), oldest first."""
+        found, total = await self._devices.list_accessible(owner_id, limit=limit, offset=offset)
+        items = [
+            device_read(d, role=role, owned_by=None if role is Role.OWNER else email)
+            for d, role, email in found
+        ]
+        return DevicePage(items=items, total=total, limit=limit, offset=offset)
 
     async def get(self, owner_id: uuid.UUID, device_id: uuid.UUID) -> DeviceRead:
-        return device_read(await self.get_owned(owner_id, device_id))
+        device, role = await self.get_access(owner_id, device_id, Capability.READ)
+        owned_by = None
+        if role is not Role.OWNER:
+            owned_by = await self._devices.owner_email(device)
+        return device_read(device, role=role, owned_by=owned_by)
 
     async def update(self, owner_id: uuid.UUID, device_id: uuid.UUID, changes: DeviceUpdate) -> DeviceRead:
         device = await self.get_owned(owner_id, device_id)
@@ -133,5 +170,6 @@ __all__ = [
     "DeviceService",
     "platform_device_name",
     "platform_label",
+    "require_access",
     "row_id_from_platform_name",
 ]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import col, select
 
 from petit.db.models import Device, IntentKind, Pairing, ProvisionedDevice
+from petit.devices.lifecycle import align_assignment
 from petit.devices.repositories import DeviceIntentRepository
 from petit.thingsboard.errors import ThingsBoardError, ThingsBoardNotFoundError
 
@@ -68,7 +69,9 @@ class IntentSweeper:
             intents = DeviceIntentRepository(session)
             for intent in await intents.stale(cutoff, limit=_BATCH):
                 try:
-                    if not await self._completed(session, intent):
+                    if IntentKind(intent.kind) is IntentKind.TRANSFER:
+                        await self._align_transfer(session, intent)
+                    elif not await self._completed(session, intent):
                         await self._undo(intent)
                 except ThingsBoardError as exc:
                     intent.attempts += 1
@@ -101,6 +104,14 @@ class IntentSweeper:
             select(Device.id).where(col(Device.platform_device_id) == intent.platform_device_id)
         )
         return found is not None
+
+    async def _align_transfer(self, session: AsyncSession, intent: DeviceIntent) -> None:
+        """A transfer's intent outlives its request only if the row never moved (they commit together), so
+        ThingsBoard goes back to whoever petit says owns the device (no one, if it was released)."""
+        if intent.platform_device_id is None:
+            return
+        await align_assignment(session, self._tb, intent.platform_device_id)
+        log.info("intent.transfer_undone device_id=%s", intent.row_id)
 
     async def _undo(self, intent: DeviceIntent) -> None:
         if IntentKind(intent.kind) is IntentKind.CLAIM:

@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from petit.auth.deps import client_ip, provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
-from petit.devices.errors import DeviceNotFoundError
+from petit.devices.errors import DeviceNotFoundError, DeviceRoleForbiddenError
 from petit.errors import PlatformUnavailableError, problem_responses
 from petit.gateway import errors
 from petit.gateway.deps import provide_gateway_service
@@ -128,7 +128,11 @@ class GatewayController(Controller):
         summary="The latest value of every key your device reported",
         security=BEARER,
         responses=problem_responses(
-            NotAuthenticatedError, DeviceNotFoundError, PlatformUnavailableError, body=False
+            NotAuthenticatedError,
+            DeviceNotFoundError,
+            DeviceRoleForbiddenError,
+            PlatformUnavailableError,
+            body=False,
         ),
     )
     async def get_latest_telemetry(
@@ -144,7 +148,9 @@ class GatewayController(Controller):
         operation_id="ListProvisioningClaims",
         summary="The last 50 provisioning-token claims of your device, newest first",
         security=BEARER,
-        responses=problem_responses(NotAuthenticatedError, DeviceNotFoundError, body=False),
+        responses=problem_responses(
+            NotAuthenticatedError, DeviceNotFoundError, DeviceRoleForbiddenError, body=False
+        ),
     )
     async def list_provisioning_claims(
         self,

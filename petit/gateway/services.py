@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from petit.audit.services import Outcome
 from petit.db.models import ProvisioningToken
-from petit.devices.errors import DeviceNotFoundError
+from petit.devices.roles import Capability
+from petit.devices.services import require_access
 from petit.gateway.errors import (
     InvalidApiKeyError,
     InvalidProvisioningTokenError,
@@ -85,11 +86,10 @@ class GatewayService:
         self._clock = clock
         self._settings = settings
 
-    async def _owned(self, user_id: uuid.UUID, device_id: uuid.UUID) -> Device:
-        device = await self._devices.get_owned(user_id, device_id)
-        if device is None:
-            raise DeviceNotFoundError
-        return device
+    async def _owned(
+        self, user_id: uuid.UUID, device_id: uuid.UUID, capability: Capability = Capability.MANAGE
+    ) -> Device:
+        return (await require_access(self._devices, user_id, device_id, capability))[0]
 
     def _lifetime(self, request: ProvisioningTokenCreate) -> timedelta | None:
         if request.never_expires:
@@ -212,7 +212,7 @@ class GatewayService:
         await self._tb.save_readings(device.platform_device_id, payload)
 
     async def latest(self, *, user_id: uuid.UUID, device_id: uuid.UUID) -> GatewayLatestTelemetry:
-        device = await self._owned(user_id, device_id)
+        device = await self._owned(user_id, device_id, Capability.READ)
         keys = await self._tb.telemetry_keys(device.platform_device_id)
         readings = await self._tb.latest_readings(device.platform_device_id, keys) if keys else {}
         present = {k: r for k, r in readings.items() if r is not None}

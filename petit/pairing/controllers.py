@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from petit.auth.deps import client_ip, provide_access_claims
 from petit.auth.errors import InvalidAccessTokenError, NotAuthenticatedError
 from petit.db.models import User
-from petit.devices.errors import DeviceNameTakenError, DeviceNotFoundError
+from petit.devices.errors import DeviceNameTakenError, DeviceNotFoundError, DeviceRoleForbiddenError
 from petit.devices.repositories import DeviceRepository
+from petit.devices.roles import Capability
 from petit.devices.schemas import DeviceRead
+from petit.devices.services import require_access
 from petit.errors import NO_CONTENT_RESPONSE, PlatformUnavailableError, problem_responses
 from petit.lib.security import AccessClaims
 from petit.lib.throttle import TooManyAttemptsError
@@ -184,7 +186,13 @@ class ReleaseController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         security=BEARER,
         responses=NO_CONTENT_RESPONSE
-        | problem_responses(NotAuthenticatedError, DeviceNotFoundError, PlatformUnavailableError, body=False),
+        | problem_responses(
+            NotAuthenticatedError,
+            DeviceNotFoundError,
+            DeviceRoleForbiddenError,
+            PlatformUnavailableError,
+            body=False,
+        ),
     )
     async def release_device(
         self,
@@ -198,9 +206,7 @@ class ReleaseController(Controller):
         runtime: NamedDependency[SkipValidation[Runtime]],
     ) -> Response[None]:
         user = await _user(db_session, access_claims)
-        device = await DeviceRepository(db_session).get_owned(user.id, device_id)
-        if device is None:
-            raise DeviceNotFoundError
+        device, _ = await require_access(DeviceRepository(db_session), user.id, device_id, Capability.MANAGE)
         platform_id = device.platform_device_id
         await release_service.release(user, device, client_ip=client_ip(request, settings))
         return Response(

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from petit.auth.deps import client_ip, provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
 from petit.db.deps import WRITES_OPT
-from petit.devices.errors import DeviceNotFoundError
+from petit.devices.errors import DeviceNotFoundError, DeviceRoleForbiddenError
 from petit.errors import (
     MalformedJsonError,
     PlatformUnavailableError,
@@ -93,7 +93,11 @@ class ProvisioningController(Controller):
         status_code=HTTP_200_OK,
         security=BEARER,
         responses=problem_responses(
-            NotAuthenticatedError, DeviceNotFoundError, errors.NotProvisionedDeviceError, body=False
+            NotAuthenticatedError,
+            DeviceNotFoundError,
+            DeviceRoleForbiddenError,
+            errors.NotProvisionedDeviceError,
+            body=False,
         ),
     )
     async def allow_reprovision(

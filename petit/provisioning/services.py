@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from petit.audit.services import Outcome
 from petit.db.models import ProvisionedDevice
-from petit.devices.errors import DeviceNotFoundError
+from petit.devices.roles import Capability
+from petit.devices.services import require_access
 from petit.lib.secrets import new_secret
 from petit.lib.throttle import Subjects, TooManyAttemptsError
 from petit.provisioning.errors import (
@@ -249,9 +250,7 @@ class ProvisioningService:
         self, *, user_id: uuid.UUID, device_id: uuid.UUID, client_ip: str
     ) -> ReprovisionApproval:
         """The owner vouches for the next registration of this device's MAC (after a factory reset)."""
-        device = await self._devices.get_owned(user_id, device_id)
-        if device is None:
-            raise DeviceNotFoundError
+        device, _ = await require_access(self._devices, user_id, device_id, Capability.MANAGE)
         row = await self._provisioned.by_platform_id(device.platform_device_id)
         if row is None:
             raise NotProvisionedDeviceError

@@ -1,7 +1,8 @@
 """Which devices a user may stream, as ``{platform id: the id the app knows}``.
 
-petit's ``devices`` rows name each device by petit's id; devices assigned to the user's ThingsBoard customer
-without a row (claimed outside petit) are streamed under their platform id.
+petit's ``devices`` rows (owned, or shared with the user and accepted) name each device by petit's id;
+devices assigned to the user's ThingsBoard customer without a row (claimed outside petit) are streamed under
+their platform id.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlmodel import col
 
-from petit.db.models import Device
+from petit.db.models import Device, DeviceShare, ShareState
 from petit.users.repositories import UserRepository
 
 if TYPE_CHECKING:
@@ -34,9 +35,12 @@ class ThingsBoardDirectory:
             user = await UserRepository(session).get(user_id)
             if user is None:
                 return {}
+            shared = sa.select(col(DeviceShare.device_id)).where(
+                col(DeviceShare.user_id) == user_id, col(DeviceShare.state) == ShareState.ACCEPTED.value
+            )
             rows = await session.execute(
                 sa.select(col(Device.platform_device_id), col(Device.id)).where(
-                    col(Device.owner_id) == user_id
+                    sa.or_(col(Device.owner_id) == user_id, col(Device.id).in_(shared))
                 )
             )
             found: dict[uuid.UUID, uuid.UUID] = {row[0]: row[1] for row in rows.all()}

@@ -17,6 +17,7 @@ from litestar.background_tasks import BackgroundTask
 
 if TYPE_CHECKING:
     import uuid
+    from collections.abc import Sequence
 
     from petit.realtime.hub import Hub
 
@@ -27,6 +28,37 @@ async def publish_device_revoked(hub: Hub, user_id: uuid.UUID, device_id: uuid.U
 
 async def publish_device_added(hub: Hub, user_id: uuid.UUID, device_id: uuid.UUID) -> None:
     await hub.publish_user_event(user_id, {"type": "deviceAdded", "data": {"deviceId": str(device_id)}})
+
+
+async def publish_access_changes(
+    hub: Hub,
+    device_id: uuid.UUID,
+    *,
+    granted: Sequence[tuple[uuid.UUID, str]] = (),
+    revoked: Sequence[tuple[uuid.UUID, str]] = (),
+) -> None:
+    """Sharing and transfers: ``granted`` (user, role) streams start to carry the device, ``revoked``
+    (user, reason: revoke, leave, transferred) stop at once."""
+    for user_id, reason in revoked:
+        message = {"type": "shareRevoked", "data": {"deviceId": str(device_id), "reason": reason}}
+        await hub.publish_user_event(user_id, message)
+    for user_id, role in granted:
+        await hub.publish_user_event(
+            user_id, {"type": "shareGranted", "data": {"deviceId": str(device_id), "role": role}}
+        )
+
+
+def access_changes_task(
+    hub: Hub,
+    device_id: uuid.UUID,
+    *,
+    granted: Sequence[tuple[uuid.UUID, str]] = (),
+    revoked: Sequence[tuple[uuid.UUID, str]] = (),
+) -> BackgroundTask:
+    """Like :func:`device_revoked_task`: runs after the response, hence after the commit."""
+    return BackgroundTask(
+        publish_access_changes, hub, device_id, granted=list(granted), revoked=list(revoked)
+    )
 
 
 async def publish_session_revoked(hub: Hub, user_id: uuid.UUID) -> None:

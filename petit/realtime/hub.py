@@ -269,21 +269,13 @@ class Hub:
     def _on_user_message(self, user_id: uuid.UUID, message: Message) -> None:
         kind = message.get("type")
         sessions = list(self._per_user.get(user_id, ()))
-        if kind == "deviceRevoked":
+        if kind in {"deviceRevoked", "deviceAdded", "shareGranted", "shareRevoked"}:
             try:
                 device_id = uuid.UUID(str((message.get("data") or {}).get("deviceId")))
             except ValueError:
                 return
             for session in sessions:
-                if device_id in session.owned:
-                    self._spawn(self._revoke_device(session, device_id))
-        elif kind == "deviceAdded":
-            try:
-                device_id = uuid.UUID(str((message.get("data") or {}).get("deviceId")))
-            except ValueError:
-                return
-            for session in sessions:
-                self._spawn(self._add_device(session, device_id))
+                self._on_access_message(session, str(kind), device_id, message)
         elif kind == "sessionRevoked":
             for session in sessions:
                 session.control({"type": "error", "message": "Session revoked."})
@@ -291,6 +283,18 @@ class Hub:
         elif kind == "pairingProgress":
             for session in sessions:
                 session.control(message)
+
+    def _on_access_message(self, session: Session, kind: str, device_id: uuid.UUID, message: Message) -> None:
+        if kind == "deviceAdded":
+            self._spawn(self._add_device(session, device_id))
+        elif kind == "shareGranted":
+            # Shared with this user (or handed to them): the stream carries it from now on, no reconnect.
+            self._spawn(self._grant_device(session, device_id, message))
+        elif device_id in session.owned:
+            if kind == "shareRevoked":
+                # Why, before the usual deviceRevoked that every client already understands.
+                session.control(message)
+            self._spawn(self._revoke_device(session, device_id))
 
     async def _revoke_device(self, session: Session, device_id: uuid.UUID) -> None:
         async with self._lock:
@@ -308,6 +312,10 @@ class Hub:
             before = session.watching
             session.own(devices)
             await self._watch_locked(session, before, session.watching)
+
+    async def _grant_device(self, session: Session, device_id: uuid.UUID, message: Message) -> None:
+        await self._add_device(session, device_id)
+        session.control(message)
 
     # Token re-checks: logout, password change and expiry reach open streams within one interval
 

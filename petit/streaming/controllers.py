@@ -29,7 +29,10 @@ class StreamingController(Controller):
         summary="A short-lived token to stream your devices' telemetry straight from the platform",
         description=(
             'Open `wsUrl`, send `{"authCmd": {"cmdId": 0, "token": <token>}, "cmds": [...]}` and subscribe '
-            "by a device's `streamId`. The token is scoped to your own devices; others are refused."
+            "by a device's `streamId`. The token is scoped to the devices you own; others are refused, "
+            "including devices shared with you (ThingsBoard CE cannot scope a token to them). "
+            "`sharedDevices` lists those: stream them through `/ws` or `GET /devices/stream`. "
+            "A device you transferred away is refused from then on for new subscriptions."
         ),
         security=[{"BearerAuth": []}],
         # A bearer credential: no cache may keep it.
@@ -48,4 +51,5 @@ class StreamingController(Controller):
             ws_url=grant.access.ws_url,
             expires_at=datetime.fromtimestamp(grant.access.expires_at, tz=UTC),
             devices=[StreamDeviceRead(device_id=d, stream_id=s) for d, s in grant.devices],
+            shared_devices=grant.shared,
         )

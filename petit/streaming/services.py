@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from petit.auth.errors import InvalidAccessTokenError
+from petit.devices.roles import Role
 
 if TYPE_CHECKING:
     import uuid
@@ -25,6 +26,8 @@ class StreamGrant:
     access: StreamAccess
     #: (petit device id, platform device id) of each owned device.
     devices: list[tuple[uuid.UUID, uuid.UUID]]
+    #: petit ids of devices shared with the user: the token cannot reach them (one customer per device in CE).
+    shared: list[uuid.UUID]
 
 
 class StreamService:
@@ -47,4 +50,8 @@ class StreamService:
             account_id = (await self._thingsboard.ensure_owner(user.email)).account_id
         access = await self._thingsboard.stream_access(account_id)
         owned, _ = await self._devices.list_owned(user_id, limit=MAX_LISTED_DEVICES, offset=0)
-        return StreamGrant(access=access, devices=[(d.id, d.platform_device_id) for d in owned])
+        reachable, _ = await self._devices.list_accessible(user_id, limit=MAX_LISTED_DEVICES, offset=0)
+        shared = [d.id for d, role, _ in reachable if role is not Role.OWNER]
+        return StreamGrant(
+            access=access, devices=[(d.id, d.platform_device_id) for d in owned], shared=shared
+        )

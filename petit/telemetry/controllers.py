@@ -9,7 +9,7 @@ from litestar.params import FromPath, QueryParameter
 
 from petit.auth.deps import provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
-from petit.devices.errors import DeviceNotFoundError
+from petit.devices.errors import DeviceNotFoundError, DeviceRoleForbiddenError
 from petit.errors import PlatformUnavailableError, problem_responses
 from petit.lib.security import AccessClaims
 from petit.telemetry import errors
@@ -57,6 +57,7 @@ class TelemetryController(Controller):
         responses=problem_responses(
             NotAuthenticatedError,
             DeviceNotFoundError,
+            DeviceRoleForbiddenError,
             errors.InvalidTelemetryKeysError,
             PlatformUnavailableError,
             body=False,
@@ -91,6 +92,7 @@ class TelemetryController(Controller):
         responses=problem_responses(
             NotAuthenticatedError,
             DeviceNotFoundError,
+            DeviceRoleForbiddenError,
             errors.InvalidTelemetryKeysError,
             errors.InvalidTimeRangeError,
             errors.TimeRangeTooLargeError,

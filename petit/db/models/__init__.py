@@ -5,6 +5,7 @@ from petit.db.models.claim import ClaimCode
 from petit.db.models.device import Device
 from petit.db.models.device_event import DeviceEvent
 from petit.db.models.device_intent import DeviceIntent, IntentKind
+from petit.db.models.device_share import DeviceShare, DeviceTransfer, ShareRole, ShareState
 from petit.db.models.idempotency import IdempotencyRecord
 from petit.db.models.pairing import OPEN_PAIRING_STATES, Pairing, PairingState
 from petit.db.models.provisioning import GatewayApiKey, ProvisionedDevice, ProvisioningToken
@@ -17,6 +18,8 @@ __all__ = (
     "Device",
     "DeviceEvent",
     "DeviceIntent",
+    "DeviceShare",
+    "DeviceTransfer",
     "GatewayApiKey",
     "IdempotencyRecord",
     "IntentKind",
@@ -26,6 +29,8 @@ __all__ = (
     "ProvisionedDevice",
     "ProvisioningToken",
     "RefreshToken",
+    "ShareRole",
+    "ShareState",
     "User",
     "metadata",
 )

@@ -9,8 +9,9 @@ from petit.db.types import UTCDateTime
 
 
 class Device(SQLModel, table=True):
-    """A device a petit user owns. Identity, credentials and telemetry live in ThingsBoard
-    (``platform_device_id``); petit keeps who owns it and the metadata the app shows."""
+    """A device a petit user owns (others may hold a share, see ``DeviceShare``). Identity, credentials and
+    telemetry live in ThingsBoard (``platform_device_id``); petit keeps who owns it and the metadata the app
+    shows."""
 
     __tablename__ = "devices"
     __table_args__ = (sa.UniqueConstraint("owner_id", "name", name="uq_devices_owner_id_name"),)
@@ -29,3 +30,6 @@ class Device(SQLModel, table=True):
     extra: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
     created_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
     updated_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
+    #: When the current owner got it by a transfer; None means since ``created_at``. Bounds what the owner
+    #: sees of the device's history: a later owner never sees who handled it before.
+    owned_since: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)

@@ -15,6 +15,9 @@ class IntentKind(enum.StrEnum):
     PROVISION = "provision"
     #: Claim: a tenant device assigned to the claimer's customer; done when its ``devices`` row exists.
     CLAIM = "claim"
+    #: Ownership transfer: the device reassigned to the recipient's customer (``row_id``, the petit device);
+    #: done when the row names the recipient, undone by assigning it back to whoever the row names.
+    TRANSFER = "transfer"
 
 
 class DeviceIntent(SQLModel, table=True):

@@ -231,3 +231,34 @@ async def test_claim_code_lost_answer_is_unassigned_then_claimable_again(world: 
 
 def tb_url(world: World) -> str:
     return world.port.inner_url
+
+
+@pytest.mark.parametrize("step", ["assign_device", "rotate_credentials"])
+async def test_transfer_converges_on_retry(world: World, step: str) -> None:
+    owner, heir = await world.user(), await world.user()
+    device = (await world.http.post("/devices", json={"name": "lamp"}, headers=owner)).json()
+    me = (await world.http.get("/users/me", headers=heir)).json()
+    offer = await world.http.post(
+        f"/devices/{device['id']}/transfer", json={"email": me["email"]}, headers=owner
+    )
+    assert offer.status_code == 202, offer.text
+    platform = await world.port.inner.find_device(f"petit-{device['id']}")
+    assert platform is not None
+    before = platform.owner_id
+
+    world.port.method = step
+    accept = f"/transfers/{offer.json()['id']}/accept"
+    assert_unavailable(await world.http.post(accept, json={}, headers=heir))
+    # Nothing moved in petit; ThingsBoard is back with the old owner's customer (at once or by the sweeper).
+    assert (await world.http.get(f"/devices/{device['id']}", headers=owner)).status_code == 200
+    await eventually(world.swept_clean, what="intent swept")
+    assert (await world.port.inner.get_device(platform.id)).owner_id == before
+
+    retry = await world.http.post(accept, json={}, headers=heir)
+    assert retry.status_code == 200, retry.text
+    assert (await world.http.get(f"/devices/{device['id']}", headers=owner)).status_code == 404
+    assert (await world.http.get(f"/devices/{device['id']}", headers=heir)).json()["role"] == "owner"
+    moved = await world.port.inner.get_device(platform.id)
+    assert moved.owner_id not in {None, before}
+    credentials = await world.port.inner.get_credentials(platform.id)
+    assert credentials.access_token == retry.json()["credentials"]["accessToken"]

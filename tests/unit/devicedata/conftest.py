@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from petit.db.models import Device
+from petit.devices.roles import Role
 from petit.devices.services import DeviceLookup
 from petit.settings import CommandSettings, TelemetrySettings
 from tests.fakes.thingsboard import FakeThingsBoard
 
 
 class MemoryDevices:
-    """Just the DeviceRepository queries DeviceService.get_owned and the stream list use."""
+    """Just the DeviceRepository queries DeviceLookup and the stream list use (no shares: owners only)."""
 
     def __init__(self) -> None:
         self.rows: dict[uuid.UUID, Device] = {}
@@ -24,6 +25,16 @@ class MemoryDevices:
     async def get_owned(self, owner_id: uuid.UUID, device_id: uuid.UUID) -> Device | None:
         row = self.rows.get(device_id)
         return row if row is not None and row.owner_id == owner_id else None
+
+    async def get_accessible(self, user_id: uuid.UUID, device_id: uuid.UUID) -> tuple[Device, Role] | None:
+        row = await self.get_owned(user_id, device_id)
+        return (row, Role.OWNER) if row is not None else None
+
+    async def list_accessible(
+        self, user_id: uuid.UUID, *, limit: int, offset: int
+    ) -> tuple[list[tuple[Device, Role, str]], int]:
+        owned, total = await self.list_owned(user_id, limit=limit, offset=offset)
+        return [(d, Role.OWNER, "") for d in owned], total
 
     async def list_owned(self, owner_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[Device], int]:
         owned = [d for d in self.rows.values() if d.owner_id == owner_id]

@@ -1,0 +1,1 @@
+"""Sharing a device with other users and handing it over to a new owner."""
