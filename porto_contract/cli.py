@@ -1159,3 +1159,143 @@ def gateway_connect(  # noqa: PLR0917 - one per option
         emit(created.to_json())
         return
     click.echo(f"connected: device {created.id} ({created.name})")
+
+
+# --- Sharing and ownership transfer --------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("device_id")
+@click.argument("email", required=False)
+@click.option("--role", type=click.Choice(["member", "viewer"]), required=True, help="What they may do.")
+@click.option("--share", "share_id", help="Change the role of this existing share instead of inviting.")
+@as_json_option
+@click.pass_obj
+def share(  # noqa: PLR0917 - one per option
+    obj: Context, device_id: str, email: str | None, role: str, share_id: str | None, as_json: bool
+) -> None:
+    """Invite EMAIL to your device as a member (use it) or viewer (watch it); or change a share's role."""
+    if (email is None) == (share_id is None):
+        raise click.UsageError("give an EMAIL to invite, or --share SHARE_ID to change a role")
+    with obj.client() as client:
+        if share_id is not None:
+            result = run(lambda: client.update_device_share(device_id, share_id, role))
+        else:
+            assert email is not None
+            result = run(lambda: client.share_device(device_id, email, role))
+    if as_json:
+        emit(result.to_json())
+        return
+    click.echo(f"share {result.id}: {result.email} as {result.role} ({result.status})")
+
+
+@main.command()
+@click.argument("device_id", required=False)
+@as_json_option
+@click.pass_obj
+def shares(obj: Context, device_id: str | None, as_json: bool) -> None:
+    """Who your device is shared with; without DEVICE_ID, the invitations and transfers waiting for you."""
+    with obj.client() as client:
+        if device_id is not None:
+            listed = run(lambda: client.list_device_shares(device_id))
+            if as_json:
+                emit(listed.to_json())
+                return
+            for item in listed.items:
+                click.echo(f"{item.id}  {item.role:<7} {item.status:<9} {item.email}")
+            click.echo(f"{len(listed.items)} of at most {listed.max_users - 1} users besides you")
+            return
+        incoming = run(client.incoming_shares)
+    if as_json:
+        emit(incoming.to_json())
+        return
+    if not incoming.items:
+        click.echo("nothing waiting for you")
+    for offer in incoming.items:
+        what = "ownership" if offer.kind == "transfer" else offer.role
+        click.echo(
+            f"{offer.id}  {offer.kind:<8} {what:<9} {offer.device_name!r} from {offer.owner_email}"
+            f" (until {offer.expires_at:%Y-%m-%d %H:%M})"
+        )
+
+
+@main.command()
+@click.argument("offer_id")
+@click.option("--keep-shares", is_flag=True, help="For a transfer: keep the users the device is shared with.")
+@as_json_option
+@click.pass_obj
+def accept(obj: Context, offer_id: str, keep_shares: bool, as_json: bool) -> None:
+    """Accept an invitation or a transfer listed by `porto shares`."""
+    with obj.client() as client:
+        incoming = run(client.incoming_shares)
+        offer = next((o for o in incoming.items if str(o.id) == offer_id), None)
+        if offer is not None and offer.kind == "transfer":
+            moved = run(lambda: client.accept_transfer(offer_id, keep_shares=keep_shares))
+            if as_json:
+                emit(moved.to_json())
+                return
+            click.echo(f"device {moved.device.id} ({moved.device.name}) is yours")
+            click.echo(f"new access token for the device: {moved.credentials.access_token}")
+            return
+        accepted = run(lambda: client.accept_share(offer_id))
+    if as_json:
+        emit(accepted.to_json())
+        return
+    click.echo(f"device {accepted.device_id} shared with you as {accepted.role}")
+
+
+@main.command()
+@click.argument("share_id")
+@as_json_option
+@click.pass_obj
+def decline(obj: Context, share_id: str, as_json: bool) -> None:
+    """Decline an invitation listed by `porto shares`."""
+    with obj.client() as client:
+        run(lambda: client.decline_share(share_id))
+    if as_json:
+        emit({"shareId": share_id, "declined": True})
+        return
+    click.echo(f"declined: {share_id}")
+
+
+@main.command()
+@click.argument("device_id")
+@click.argument("email", required=False)
+@click.option("--cancel", is_flag=True, help="Withdraw the open offer instead.")
+@as_json_option
+@click.pass_obj
+def transfer(obj: Context, device_id: str, email: str | None, cancel: bool, as_json: bool) -> None:
+    """Offer your device to EMAIL; it moves when they accept (within the window petit states)."""
+    if cancel == (email is not None):
+        raise click.UsageError("give the new owner's EMAIL, or --cancel")
+    with obj.client() as client:
+        if cancel:
+            run(lambda: client.cancel_transfer(device_id))
+            if as_json:
+                emit({"deviceId": device_id, "cancelled": True})
+                return
+            click.echo(f"transfer of {device_id} cancelled")
+            return
+        assert email is not None
+        offered = run(lambda: client.offer_transfer(device_id, email))
+    if as_json:
+        emit(offered.to_json())
+        return
+    click.echo(
+        f"offered: transfer {offered.id} until {offered.expires_at:%Y-%m-%d %H:%M}; they run `porto accept`"
+    )
+
+
+@main.command()
+@click.argument("device_id")
+@click.argument("share_id")
+@as_json_option
+@click.pass_obj
+def revoke(obj: Context, device_id: str, share_id: str, as_json: bool) -> None:
+    """Take a share back (or leave a device shared with you): access ends at once."""
+    with obj.client() as client:
+        run(lambda: client.revoke_device_share(device_id, share_id))
+    if as_json:
+        emit({"deviceId": device_id, "shareId": share_id, "revoked": True})
+        return
+    click.echo(f"revoked: {share_id}")

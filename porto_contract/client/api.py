@@ -53,6 +53,16 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "ListProvisioningClaims": ("GET", "/gateway/devices/{device_id}/claims"),
     "GetGatewayLatestTelemetry": ("GET", "/gateway/devices/{device_id}/telemetry/latest"),
     "AllowReprovision": ("POST", "/provisioning/devices/{device_id}/reprovision"),
+    "ShareDevice": ("POST", "/devices/{device_id}/shares"),
+    "ListDeviceShares": ("GET", "/devices/{device_id}/shares"),
+    "UpdateDeviceShare": ("PATCH", "/devices/{device_id}/shares/{share_id}"),
+    "RevokeDeviceShare": ("DELETE", "/devices/{device_id}/shares/{share_id}"),
+    "ListIncomingShares": ("GET", "/shares/incoming"),
+    "AcceptShare": ("POST", "/shares/{share_id}/accept"),
+    "DeclineShare": ("POST", "/shares/{share_id}/decline"),
+    "OfferTransfer": ("POST", "/devices/{device_id}/transfer"),
+    "CancelTransfer": ("DELETE", "/devices/{device_id}/transfer"),
+    "AcceptTransfer": ("POST", "/transfers/{transfer_id}/accept"),
 }
 
 # Which schema each operation sends and which it answers with (None: no body), for the contract check.
@@ -89,6 +99,16 @@ BODIES: dict[str, tuple[type[m.Body] | None, type[m.Body] | None]] = {
     "ListProvisioningClaims": (None, m.ProvisioningClaimList),
     "GetGatewayLatestTelemetry": (None, m.GatewayLatestTelemetry),
     "AllowReprovision": (None, m.ReprovisionApproval),
+    "ShareDevice": (m.ShareCreate, m.ShareRead),
+    "ListDeviceShares": (None, m.ShareList),
+    "UpdateDeviceShare": (m.ShareUpdate, m.ShareRead),
+    "RevokeDeviceShare": (None, None),
+    "ListIncomingShares": (None, m.IncomingShareList),
+    "AcceptShare": (None, m.ShareRead),
+    "DeclineShare": (None, None),
+    "OfferTransfer": (m.TransferCreate, m.TransferRead),
+    "CancelTransfer": (None, None),
+    "AcceptTransfer": (m.TransferAccept, m.TransferAccepted),
 }
 
 
@@ -287,6 +307,54 @@ class PortoClient:
 
     def delete_device(self, device_id: UUID | str) -> None:
         self._request("DeleteDevice", path={"device_id": device_id})
+
+    # --- sharing and ownership transfer
+
+    def share_device(self, device_id: UUID | str, email: str, role: str) -> m.ShareRead:
+        data = self._request(
+            "ShareDevice", path={"device_id": device_id}, body=m.ShareCreate(email=email, role=role)
+        )
+        return self._parse(m.ShareRead, data)
+
+    def list_device_shares(self, device_id: UUID | str) -> m.ShareList:
+        return self._parse(m.ShareList, self._request("ListDeviceShares", path={"device_id": device_id}))
+
+    def update_device_share(self, device_id: UUID | str, share_id: UUID | str, role: str) -> m.ShareRead:
+        data = self._request(
+            "UpdateDeviceShare",
+            path={"device_id": device_id, "share_id": share_id},
+            body=m.ShareUpdate(role=role),
+        )
+        return self._parse(m.ShareRead, data)
+
+    def revoke_device_share(self, device_id: UUID | str, share_id: UUID | str) -> None:
+        self._request("RevokeDeviceShare", path={"device_id": device_id, "share_id": share_id})
+
+    def incoming_shares(self) -> m.IncomingShareList:
+        return self._parse(m.IncomingShareList, self._request("ListIncomingShares"))
+
+    def accept_share(self, share_id: UUID | str) -> m.ShareRead:
+        return self._parse(m.ShareRead, self._request("AcceptShare", path={"share_id": share_id}))
+
+    def decline_share(self, share_id: UUID | str) -> None:
+        self._request("DeclineShare", path={"share_id": share_id})
+
+    def offer_transfer(self, device_id: UUID | str, email: str) -> m.TransferRead:
+        data = self._request(
+            "OfferTransfer", path={"device_id": device_id}, body=m.TransferCreate(email=email)
+        )
+        return self._parse(m.TransferRead, data)
+
+    def cancel_transfer(self, device_id: UUID | str) -> None:
+        self._request("CancelTransfer", path={"device_id": device_id})
+
+    def accept_transfer(self, transfer_id: UUID | str, *, keep_shares: bool = False) -> m.TransferAccepted:
+        data = self._request(
+            "AcceptTransfer",
+            path={"transfer_id": transfer_id},
+            body=m.TransferAccept(keep_shares=keep_shares),
+        )
+        return self._parse(m.TransferAccepted, data)
 
     def release_device(self, device_id: UUID | str) -> None:
         self._request("ReleaseDevice", path={"device_id": device_id})

@@ -330,3 +330,73 @@ class WifiNetwork(Body):
     sec: int
     ch: int
     mdr: int
+
+
+# Sharing and ownership transfer
+
+
+class ShareCreate(Body):
+    schema_name = "ShareCreate"
+    email: str
+    role: str
+
+
+class ShareUpdate(Body):
+    schema_name = "ShareUpdate"
+    role: str
+
+
+class ShareRead(Body):
+    schema_name = "ShareRead"
+    id: UUID
+    device_id: UUID
+    email: str
+    role: str
+    status: str
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+class ShareList(Body):
+    schema_name = "ShareList"
+    items: list[ShareRead]
+    max_users: int
+
+
+class IncomingShareRead(Body):
+    schema_name = "IncomingShareRead"
+    id: UUID
+    kind: str
+    device_id: UUID
+    device_name: str
+    owner_email: str
+    role: str
+    expires_at: datetime
+
+
+class IncomingShareList(Body):
+    schema_name = "IncomingShareList"
+    items: list[IncomingShareRead]
+
+
+class TransferCreate(Body):
+    schema_name = "TransferCreate"
+    email: str
+
+
+class TransferRead(Body):
+    schema_name = "TransferRead"
+    id: UUID
+    device_id: UUID
+    expires_at: datetime
+
+
+class TransferAccept(Body):
+    schema_name = "TransferAccept"
+    keep_shares: bool = False
+
+
+class TransferAccepted(Body):
+    schema_name = "TransferAccepted"
+    device: DeviceRead
+    credentials: DeviceCredentialsRead

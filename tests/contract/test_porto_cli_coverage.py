@@ -56,6 +56,16 @@ PORTO_COMMANDS = {
     "IssueProvisioningToken": "gateway token",
     "ListProvisioningClaims": "gateway claims",
     "GetGatewayLatestTelemetry": "gateway latest",
+    "ShareDevice": "share",
+    "UpdateDeviceShare": "share",
+    "ListDeviceShares": "shares",
+    "ListIncomingShares": "shares",
+    "AcceptShare": "accept",
+    "AcceptTransfer": "accept",
+    "DeclineShare": "decline",
+    "OfferTransfer": "transfer",
+    "CancelTransfer": "transfer",
+    "RevokeDeviceShare": "revoke",
 }
 
 # Operations a phone app never calls, and why.
