@@ -170,3 +170,59 @@ async def test_transfer_refusals_do_not_reveal_accounts(http: httpx.AsyncClient,
         "transfer_not_found",
     )
     assert (await http.get(f"/devices/{device}", headers=owner.headers)).status_code == 200
+
+
+class _Later:
+    """The system clock plus an offset a test moves forward."""
+
+    def __init__(self) -> None:
+        from datetime import timedelta  # noqa: PLC0415
+
+        self.offset = timedelta()
+
+    def now(self) -> Any:
+        from datetime import UTC, datetime  # noqa: PLC0415
+
+        return datetime.now(UTC) + self.offset
+
+    def monotonic(self) -> float:
+        import time  # noqa: PLC0415
+
+        return time.monotonic() + self.offset.total_seconds()
+
+
+async def test_invitations_and_transfers_expire(
+    settings: Settings, fake: FakeThingsBoard, serve: Serve, signup: Any
+) -> None:
+    from datetime import timedelta  # noqa: PLC0415
+
+    clock = _Later()
+    # Short lives, so the users' access tokens (15 min) outlast them.
+    quick = settings.model_copy(
+        update={"sharing": settings.sharing.model_copy(update={"invitation_ttl_s": 60, "transfer_ttl_s": 60})}
+    )
+    async with serve(create_app(quick, thingsboard=fake, clock=clock)) as http:
+        owner, guest, buyer = [await signup(http) for _ in range(3)]
+        device = (await http.post("/devices", json={"name": "lamp"}, headers=owner.headers)).json()["id"]
+        invited = await http.post(
+            f"/devices/{device}/shares", json={"email": guest.email, "role": "viewer"}, headers=owner.headers
+        )
+        offered = await http.post(
+            f"/devices/{device}/transfer", json={"email": buyer.email}, headers=owner.headers
+        )
+        assert (invited.status_code, offered.status_code) == (201, 202)
+        clock.offset = timedelta(seconds=61)
+        problem(
+            await http.post(f"/shares/{invited.json()['id']}/accept", headers=guest.headers),
+            410,
+            "share_expired",
+        )
+        problem(
+            await http.post(f"/transfers/{offered.json()['id']}/accept", json={}, headers=buyer.headers),
+            410,
+            "transfer_expired",
+        )
+        # Nothing moved: the device is still the owner's alone.
+        assert (await http.get(f"/devices/{device}", headers=owner.headers)).status_code == 200
+        assert (await http.get(f"/devices/{device}", headers=buyer.headers)).status_code == 404
+        assert (await http.get(f"/devices/{device}", headers=guest.headers)).status_code == 404
