@@ -2,7 +2,9 @@
 umqtt.simple (mqtt.py) and the local API served by microdot, next to the state machine on asyncio.
 
 On the board the files sit at the root of the flash (see README.md). ``device.json`` next to this
-file may override: mqttHost, mqttPort, httpPort, apSsid, apPassword, storePath, telemetryInterval.
+file may override: mqttHost, mqttPort, httpPort, apSsid, apPassword, storePath, telemetryInterval, and
+``provisioning`` ({"secVer": 0 or 1, "pop": "..."}): ESP-IDF provisioning (protocomm) served beside the
+local API on the same port, as the simulator does.
 """
 
 import asyncio
@@ -14,7 +16,7 @@ from microdot import Microdot, Request
 from mqtt import MqttClient
 from web import Web
 
-from firmware.core import localapi, machine
+from firmware.core import http, localapi, machine, protocomm, wifiprov
 
 FIRMWARE_VERSION = machine.FIRMWARE_VERSION
 
@@ -117,6 +119,13 @@ class WlanWifi:
         except (OSError, ValueError, TypeError):
             return 0
 
+    def ip(self):
+        # wifiprov's GetStatus reports it; the unix port's mocked WLAN has no ifconfig.
+        try:
+            return self.sta.ifconfig()[0]
+        except (AttributeError, OSError):
+            return ""
+
     def disconnect(self):
         self.sta.disconnect()
 
@@ -152,8 +161,51 @@ def identity(wifi, settings):
     }
 
 
-def local_api(device):
-    """The device-local API as a microdot app: transport checks here, everything else in localapi."""
+def provisioning(device, settings, clock):
+    """The protocomm endpoints for device.json's ``provisioning``, or None when it is absent."""
+    options = settings.get("provisioning")
+    if not options:
+        return None
+    sec_ver = options.get("secVer", 1)
+    pop = options.get("pop", "").encode()
+    if sec_ver == 0:
+        security = protocomm.Security0
+        import os  # noqa: PLC0415 - keep boot imports small
+
+        random = os.urandom
+    elif sec_ver == 1:
+        # Only a board that provisions with security 1 needs cryptolib and the X25519 code in memory.
+        from mpcrypto import MicroPythonCrypto  # noqa: PLC0415
+
+        crypto = MicroPythonCrypto()
+        random = crypto.random
+
+        def security():
+            return protocomm.Security1(crypto, pop)
+
+    else:
+        # Security 2 needs SHA-512 and AES-GCM, which this port lacks (README.md).
+        raise ValueError("unsupported provisioning secVer " + str(sec_ver))
+    comm, _prov = wifiprov.build(device, security, clock, random, options.get("limits"), has_pop=bool(pop))
+    return comm
+
+
+def protocomm_response(comm, path, request_headers, body):
+    """One protocomm request: the raw answer, or 500 as ESP-IDF's httpd answers a failed one."""
+    headers = {"Content-Type": "application/octet-stream", "Cache-Control": "no-store"}
+    try:
+        answer, announce = comm.handle(path, body or b"", http.session_cookie(request_headers))
+    except protocomm.ProtocommError as error:
+        headers["X-Protocomm-Status"] = str(error.status)
+        return b"", 500, headers
+    if announce:
+        headers["Set-Cookie"] = "session=" + str(announce)
+    return answer, 200, headers
+
+
+def local_api(device, comm=None):
+    """The device-local API as a microdot app: transport checks here, everything else in localapi.
+    ``comm``: the protocomm endpoints, answered before the local API sees the request."""
     app = Microdot()
 
     def error(status, code, message):
@@ -167,6 +219,9 @@ def local_api(device):
             headers[name.lower()] = value
         # The raw body, not request.json: localapi answers malformed JSON with its own 400.
         body = request.body
+        if http.is_protocomm(comm, request.method, "/" + path):
+            # esp_prov labels protobuf bodies as a form; ESP-IDF ignores the type, so no check here.
+            return protocomm_response(comm, path, headers, body)
         try:
             localapi.check_framing(request.method, headers)
             localapi.check_content_type(headers, body)
@@ -203,21 +258,23 @@ async def run():
     for key in ("telemetry_interval_s", "backoff_base_s", "backoff_max_s", "wifi_timeout_s"):
         if key in settings:
             tuning[key] = settings[key]
+    clock = Clock()
     device = machine.Device(
         identity(wifi, settings),
         wifi,
         mqtt,
         FlashStore(settings.get("storePath", "config.json")),
-        Clock(),
+        clock,
         settings=tuning,
         web=Web(timeout_s=settings.get("ackTimeout", 5)),
     )
+    comm = provisioning(device, settings, clock)
     port = settings.get("httpPort", 80)
     print("petit firmware", FIRMWARE_VERSION, "local API on port", port)  # noqa: T201 - serial console log
     # The app reaches the device on its access point (192.168.4.1) and, once joined, on the home network.
     # gather: if either the server (say, the port is taken) or the state machine fails, the board stops
     # with the traceback on the console instead of running half a firmware.
-    await asyncio.gather(local_api(device).start_server("0.0.0.0", port), steps(device))  # noqa: S104
+    await asyncio.gather(local_api(device, comm).start_server("0.0.0.0", port), steps(device))  # noqa: S104
 
 
 asyncio.run(run())

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from porto_contract.client import espprov
 from tests.integration.firmware.conftest import eventually
 
 if TYPE_CHECKING:
@@ -300,3 +302,86 @@ def test_micropython_firmware_reconnects_and_survives_a_reboot(
     assert rebooted.get("/info")["paired"] is True
     before = rest.latest(device_id, "uptime")["uptime"][0]["ts"]
     eventually(lambda: rest.latest(device_id, "uptime")["uptime"][0]["ts"] > before, 15)
+
+
+# -- ESP-IDF provisioning (protocomm) on the MicroPython port ------------------------------------------
+
+
+def provisioner(dev: Board) -> espprov.Provisioner:
+    return espprov.Provisioner(espprov.HttpTransport(dev.url.removeprefix("http://")))
+
+
+def provision_and_pair(prov: espprov.Provisioner, token: str, mqtt_port: int) -> str:
+    """The `porto provision` conversation after the handshake; returns the pair key it sent."""
+    # No BSSID: WlanWifi.scan keeps /scan's JSON shape, so wifiprov reports its stand-in one.
+    [network] = prov.scan()
+    assert {k: network[k] for k in ("ssid", "channel", "rssi", "auth")} == {
+        "ssid": "home",
+        "channel": 6,
+        "rssi": -50,
+        "auth": "WPA2_PSK",
+    }
+    pair_key = "pk-" + uuid.uuid4().hex
+    device_id = prov.set_pairing(pair_key, "owner-" + uuid.uuid4().hex, token, "127.0.0.1", mqtt_port)
+    assert device_id == "petit-" + MAC.replace(":", "").lower()
+    prov.set_config("home", "correct-horse-9")
+    prov.apply_config()
+    eventually(lambda: prov.wifi_status()["state"] == "connected", 20)
+    assert eventually(lambda: prov.pair_status()["statusCode"] == 4, 20)
+    return pair_key
+
+
+@pytest.mark.parametrize("sec_ver", [0, 1])
+def test_micropython_firmware_is_provisioned_over_protocomm(
+    board: Callable[..., Board], rest: Rest, emulator: Emulator, sec_ver: int
+) -> None:
+    device_id, _, token = rest.create_device()
+    pop = "abcd1234" if sec_ver else ""
+    dev = board(provisioning={"secVer": sec_ver, "pop": pop})
+    prov = provisioner(dev)
+    info = prov.version()
+    assert info["prov"]["sec_ver"] == sec_ver
+    security, detected = espprov.security_for(info, None, pop, "", "")
+    assert detected
+    if sec_ver == 1:
+        # A wrong PoP fails its handshake and leaves the device open to the right one.
+        wrong = provisioner(dev)
+        with pytest.raises(espprov.ProvError) as failed:
+            wrong.establish(espprov.ClientSecurity1("wrong-pop"))
+        assert failed.value.kind == "handshake"
+    prov.establish(security)
+    pair_key = provision_and_pair(prov, token, emulator.mqtt_port)
+    attributes = eventually(lambda: rest.attributes(device_id, "CLIENT_SCOPE"))
+    assert (attributes["pairKey"], attributes["mac"]) == (pair_key, MAC)
+    assert dev.get("/info")["paired"] is True
+
+
+def test_micropython_protocomm_refuses_data_without_a_session(board: Callable[..., Board]) -> None:
+    dev = board(provisioning={"secVer": 1, "pop": "abcd1234"})
+    response = httpx.post(dev.url + "/prov-config", content=b"\x08\x00")
+    assert (response.status_code, response.headers["X-Protocomm-Status"]) == (500, "7")
+    # The local API is still there beside it.
+    assert dev.get("/config/current-status")["statusCode"] == 0
+
+
+def test_micropython_crypto_port_matches_rfc7748_and_cryptography() -> None:
+    """firmware/core/x25519.py passes RFC 7748's vectors (1000 iterations too) on MicroPython, and
+    mpcrypto's CTR keystream, read in uneven chunks and across the counter wrap, matches ``cryptography``."""
+    done = subprocess.run(
+        [MICROPYTHON, str(Path(__file__).parent / "mp_scripts" / "crypto_check.py")],
+        env=firmware_env(Path("/nonexistent")),
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    lines = done.stdout.decode().splitlines()
+    assert lines[0].startswith("vectors ok "), lines
+    assert lines[0].endswith(" iterations 1000")
+    assert float(lines[1].split()[-1]) < 100  # ms per key pair on the host; a board is far slower
+    key = bytes(range(32))
+    for line in lines[2:]:
+        _, counter, got = line.split()
+        ctr = Cipher(algorithms.AES(key), modes.CTR(bytes.fromhex(counter))).encryptor()
+        expected = b"".join(ctr.update(bytes([size]) * size) for size in (1, 15, 16, 17, 0, 33, 3))
+        assert got == expected.hex()
+    assert len(lines) == 4
