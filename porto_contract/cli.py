@@ -24,6 +24,7 @@ from porto_contract.client import (
     PortoClient,
     ProblemError,
     espprov,
+    espprov_ble,
     pair_device,
 )
 from porto_contract.client.models import ConfigData, PairingRead, TokenPair
@@ -206,7 +207,11 @@ def pair(  # noqa: PLR0917 - one per option
 
 
 def _transport(
-    transport: str, service_name: str, console_command: str | None, device_name: str | None
+    transport: str,
+    service_name: str,
+    console_command: str | None,
+    device_name: str | None,
+    service_uuid: str | None = None,
 ) -> Any:
     if transport == "softap":
         click.echo(f"Connecting to {service_name}")
@@ -216,8 +221,12 @@ def _transport(
             raise click.UsageError("--transport console needs --console_command (the device's console)")
         click.echo(f"Connecting to console: {console_command}")
         return espprov.ConsoleTransport(shlex.split(console_command))
-    click.echo(f"Looking for BLE device: {device_name or '(any)'}")
-    raise click.ClickException("BLE transport is not available in porto; use --transport softap or console")
+    if not device_name:
+        raise click.UsageError(
+            "--transport ble needs --device_name (what the device advertises, e.g. PROV_1a2b3c)"
+        )
+    click.echo(f"Looking for BLE device: {device_name}")
+    return espprov_ble.BleTransport(device_name, service_uuid)
 
 
 def _step(label: str, action: Callable[[], Any]) -> Any:
@@ -296,6 +305,7 @@ def _wait_wifi(prov: espprov.Provisioner, timeout_s: float) -> dict[str, Any]:
 @click.option("--sec2_username", default="wifiprov", show_default=True)
 @click.option("--sec2_password", default=None, help="Security 2 password (default: --pop).")
 @click.option("--device_name", help="BLE device name (BLE only).")
+@click.option("--service_uuid", help="BLE: the provisioning service UUID (default: the advertised one).")
 @click.option("--service_name", default="192.168.4.1:80", show_default=True, help="SoftAP: HOST:PORT.")
 @click.option("--console_command", help="Console transport: the command whose stdio is the device's console.")
 @click.option("--ssid", help="Wi-Fi network (default: scan and choose).")
@@ -312,6 +322,7 @@ def provision(  # noqa: PLR0917 - one per option
     sec2_username: str,
     sec2_password: str | None,
     device_name: str | None,
+    service_uuid: str | None,
     service_name: str,
     console_command: str | None,
     ssid: str | None,
@@ -324,7 +335,7 @@ def provision(  # noqa: PLR0917 - one per option
     out = sys.stdout
     # esp_prov's step lines and prompts stay on the terminal; only the outcome goes to stdout as JSON.
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-        channel = _transport(transport, service_name, console_command, device_name)
+        channel = _transport(transport, service_name, console_command, device_name, service_uuid)
         with obj.client() as client:
             try:
                 done = _provision(
