@@ -69,10 +69,13 @@ class BleTransport:
         self.client_factory = client_factory
         self.client: Any = None
         self.endpoints: dict[str, Any] = {}
-        # bleak is asyncio; the provisioning conversation is synchronous, so one private loop drives it.
-        self.loop = asyncio.new_event_loop()
+        # bleak is asyncio; the provisioning conversation is synchronous, so one private loop drives it,
+        # made on first use so that a transport never connected leaves nothing to close.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def _run(self, step: Coroutine[Any, Any, Any]) -> Any:
+        if self.loop is None:
+            self.loop = asyncio.new_event_loop()
         try:
             return self.loop.run_until_complete(asyncio.wait_for(step, self.timeout_s * 3))
         except TimeoutError:
@@ -157,9 +160,12 @@ class BleTransport:
             raise ProvError("transport", f"{endpoint}: reading the answer failed ({error})") from None
 
     def close(self) -> None:
+        if self.loop is None:
+            return
         if self.client is not None:
             # The link may already be gone; closing must not turn that into an error.
             with contextlib.suppress(Exception):
                 self.loop.run_until_complete(self.client.disconnect())
             self.client = None
         self.loop.close()
+        self.loop = None

@@ -28,6 +28,7 @@ from porto_contract.client.espprov_ble import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 # The scheme_ble default service UUID as ESP-IDF writes it: a byte array, least significant byte first.
 DEFAULT_SERVICE_BYTES_LSB_FIRST = bytes(
@@ -248,3 +249,33 @@ def test_porto_provision_ble_builds_a_bleak_transport() -> None:
     assert made.service_uuid == "021a9004-0382-4aea-bff4-6b3f1c5adfb4"
     assert made.scanner.__name__ == "BleakScanner"
     made.close()
+
+
+def test_porto_provision_over_ble_reaches_the_device_and_reports_a_wrong_pop(
+    sim: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The command as typed, down to the handshake (petit is not needed before it)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    tokens = {"accessToken": "a", "refreshToken": "r", "expiresIn": 900, "refreshExpiresIn": 9000}
+    cli.save_config({"url": "http://petit.test", "tokens": tokens})
+    peripheral = Peripheral(sim.comm, name="PROV_porch")
+    made: list[BleTransport] = []
+
+    def fake_ble(device_name: str, service_uuid: str | None) -> BleTransport:
+        made.append(BleTransport(device_name, service_uuid, 2, Scanner(peripheral), Client))
+        return made[-1]
+
+    monkeypatch.setattr(cli.espprov_ble, "BleTransport", fake_ble)
+    done = CliRunner().invoke(
+        cli.main, ["provision", "--transport", "ble", "--device_name", "PROV_porch", "--pop", "wrong"]
+    )
+    assert done.exit_code == 1, done.output
+    lines = done.output.splitlines()
+    assert lines[:3] == [
+        "Looking for BLE device: PROV_porch",
+        "==== Auto-detected Security Scheme: 1 ====",
+        "Establishing session - Failed",
+    ]
+    assert "security handshake failed" in done.output
+    assert [endpoint for endpoint, _ in peripheral.writes] == ["proto-ver", "prov-session", "prov-session"]
+    assert made[0].client is None  # the command closed the link
