@@ -36,7 +36,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from _support import ADMIN_URL
@@ -51,7 +51,7 @@ from petit.db.migrate import upgrade
 from porto_contract.client import DeviceClient, PortoClient, pair_device
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from firmware.sim.fleet import SimDevice
 
@@ -155,7 +155,13 @@ def lane(url: str, devices: list[SimDevice], args: argparse.Namespace) -> tuple[
     return latencies, errors
 
 
-def run(args: argparse.Namespace) -> int:
+def run(
+    args: argparse.Namespace,
+    lane_fn: Callable[[str, list[SimDevice], argparse.Namespace], tuple[list[float], list[str]]] = lane,
+    spawn_options: dict[str, Any] | None = None,
+) -> int:
+    """The fleet run; ``lane_fn`` is what one app client does per device, ``spawn_options`` the devices'
+    extra options (bench_fleet_provisioning.py passes ESP-IDF provisioning)."""
     db_name = f"bench_fleet_{uuid.uuid4().hex[:8]}"
     admin_exec(f'CREATE DATABASE "{db_name}"')
     db_url = make_url(ADMIN_URL).set(database=db_name).render_as_string(hide_password=False)
@@ -177,13 +183,13 @@ def run(args: argparse.Namespace) -> int:
                 with Fleet(world, mqtt_port=tb_mqtt, settings=device_settings) as fleet:
                     before = rss_bytes()
                     spawn = time.perf_counter()
-                    devices = fleet.spawn(args.devices)
+                    devices = fleet.spawn(args.devices, **(spawn_options or {}))
                     spawn = time.perf_counter() - spawn
                     per_device = (rss_bytes() - before) / max(len(devices), 1)
                     shares = [devices[i :: args.lanes] for i in range(args.lanes)]
                     wall = time.perf_counter()
                     with ThreadPoolExecutor(max_workers=args.lanes) as pool:
-                        results = list(pool.map(lambda share: lane(url, share, args), shares))
+                        results = list(pool.map(lambda share: lane_fn(url, share, args), shares))
                     wall = time.perf_counter() - wall
                     after = (rss_bytes() - before) / max(len(devices), 1)
                     paired = sum(1 for d in devices if d.device.paired())
