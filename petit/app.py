@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Response
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -13,6 +13,8 @@ from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.pydantic import PydanticPlugin
+from litestar.routes import HTTPRoute
+from litestar.status_codes import HTTP_204_NO_CONTENT
 
 import petit
 from petit import apidocs
@@ -26,6 +28,7 @@ from petit.gateway.controllers import GatewayController
 from petit.health.controllers import HealthController
 from petit.lib.clock import Clock, SystemClock
 from petit.lib.jsonguard import check_json, check_query
+from petit.openapi_rules import finish_openapi
 from petit.pairing.controllers import ClaimController, PairingController, ReleaseController
 from petit.provisioning.controllers import provisioning_route_handlers
 from petit.realtime.controllers import StreamController, stream_socket
@@ -48,15 +51,17 @@ if TYPE_CHECKING:
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-async def _check_request(request: Request[Any, Any, Any]) -> None:
+async def _check_request(request: Request[Any, Any, Any]) -> Response[None] | None:
     """Every route's input rules, enforced once before any handler, validator or decoder sees the input."""
+    if request.method == "OPTIONS":
+        return _options(request)
     if request.query_params:
         check_query(request.query_params.dict())
     if request.method not in _BODY_METHODS:
-        return
+        return None
     headers = request.headers
     if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
-        return
+        return None
     # Litestar parses whatever arrives as JSON; refusing other media types up front gives clients a clear 415
     # instead of a confusing parse error.
     media_type = request.content_type[0].lower()
@@ -66,6 +71,20 @@ async def _check_request(request: Request[Any, Any, Any]) -> None:
     raw = await request.body()
     if raw:
         check_json(raw)
+    return None
+
+
+def _options(request: Request[Any, Any, Any]) -> Response[None] | None:
+    # Litestar's automatic OPTIONS answer lists only the methods of the first controller that registered the
+    # path (its handler is built before the others are merged in); the route itself knows them all.
+    allow: dict[str, str] = request.app.state.get(_ALLOW_KEY, {})
+    methods = allow.get(request.scope.get("path_template", ""))
+    if methods is None:
+        return None
+    return Response(content=None, status_code=HTTP_204_NO_CONTENT, headers={"Allow": methods})
+
+
+_ALLOW_KEY = "petit_allow_by_path"
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -118,7 +137,7 @@ def create_app(
     cors = (
         CORSConfig(allow_origins=settings.app.cors_allow_origins) if settings.app.cors_allow_origins else None
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             AuthController,
@@ -161,3 +180,10 @@ def create_app(
         ),
         debug=False,
     )
+    app.state[_ALLOW_KEY] = {
+        route.path_format: ", ".join(sorted(route.methods))
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+    }
+    finish_openapi(app.openapi_schema)
+    return app

@@ -6,18 +6,26 @@ from pydantic import AfterValidator, ConfigDict, Field, model_validator
 from petit.lib.schema import CamelModel
 
 # Deliberately loose: the only real proof of an address is a mail that arrives. This rejects obvious junk.
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+# The OpenAPI document states the same rule (surrounding whitespace trimmed): what it allows is accepted.
+EMAIL_PATTERN = r"^\s*[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+\s*$"
+_EMAIL_RE = re.compile(EMAIL_PATTERN)
 _MAX_EMAIL_LENGTH = 254
 
 
 def normalize_email(value: str) -> str:
-    email = value.strip().lower()
-    if len(email) > _MAX_EMAIL_LENGTH or not _EMAIL_RE.match(email):
+    if len(value) > _MAX_EMAIL_LENGTH or not _EMAIL_RE.fullmatch(value):
         raise ValueError("not a valid email address")
-    return email
+    return value.strip().lower()
 
 
-Email = Annotated[str, Field(max_length=1024, examples=["ada@example.com"]), AfterValidator(normalize_email)]
+Email = Annotated[
+    str,
+    Field(
+        examples=["ada@example.com"],
+        json_schema_extra={"maxLength": _MAX_EMAIL_LENGTH, "pattern": EMAIL_PATTERN},
+    ),
+    AfterValidator(normalize_email),
+]
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 256
 

@@ -1,5 +1,7 @@
 import json
+import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,15 +17,32 @@ LABEL_MAX_LENGTH = 128
 METADATA_MAX_BYTES = 4096
 
 
-def _strip(value: object) -> object:
-    return value.strip() if isinstance(value, str) else value
+# Control characters and line breaks in a name end up in logs and in ThingsBoard's UI: refused. Surrounding
+# whitespace is trimmed. One regular expression states the whole rule, length included, so the OpenAPI doc
+# says exactly what is accepted (a client or a fuzzer that follows it is never refused).
+_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
 
 
-def _printable(value: str) -> str:
-    # Control characters and line breaks in a name end up in logs and in ThingsBoard's UI; refuse them.
-    if not value.isprintable():
-        raise ValueError("must contain printable characters only")
-    return value
+def _trimmed_text(min_length: int, max_length: int) -> str:
+    inner = rf"[^\s{_CONTROL}](?:[^{_CONTROL}]{{0,{max_length - 2}}}[^\s{_CONTROL}])?"
+    return rf"^\s*{inner if min_length else f'(?:{inner})?'}\s*$"
+
+
+NAME_PATTERN = _trimmed_text(1, NAME_MAX_LENGTH)
+LABEL_PATTERN = _trimmed_text(0, LABEL_MAX_LENGTH)
+
+
+def _trimmed(pattern: str, what: str) -> Callable[[object], object]:
+    compiled = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if not isinstance(value, str):
+            return value  # the type check that follows reports it
+        if not compiled.fullmatch(value):
+            raise ValueError(f"must be {what} printable characters (no control characters or line breaks)")
+        return value.strip()
+
+    return check
 
 
 def _bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
@@ -34,15 +53,13 @@ def _bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
 
 DeviceName = Annotated[
     str,
-    BeforeValidator(_strip),
-    Field(min_length=1, max_length=NAME_MAX_LENGTH, examples=["Kitchen lamp"]),
-    AfterValidator(_printable),
+    BeforeValidator(_trimmed(NAME_PATTERN, f"1-{NAME_MAX_LENGTH}")),
+    Field(examples=["Kitchen lamp"], json_schema_extra={"pattern": NAME_PATTERN}),
 ]
 DeviceLabel = Annotated[
     str,
-    BeforeValidator(_strip),
-    Field(max_length=LABEL_MAX_LENGTH, examples=["left of the window"]),
-    AfterValidator(_printable),
+    BeforeValidator(_trimmed(LABEL_PATTERN, f"at most {LABEL_MAX_LENGTH}")),
+    Field(examples=["left of the window"], json_schema_extra={"pattern": LABEL_PATTERN}),
 ]
 DeviceMetadata = Annotated[
     dict[str, Any],

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from petit.lib.clock import as_utc
 
@@ -18,7 +18,7 @@ class ProvisioningTokenCreate(SnakeModel):
     lifetime_minutes: int | None = Field(
         default=None, ge=1, description="Minutes until the token expires; default 30"
     )
-    never_expires: bool = Field(
+    never_expires: StrictBool = Field(
         default=False,
         description="A token without expiry: only when asked for explicitly (seed 004's default)",
     )

@@ -28,7 +28,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from petit.auth.deps import provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
 from petit.errors import MalformedJsonError, PetitError, problem_responses
-from petit.lib.jsonguard import check_json
+from petit.lib.jsonguard import INT64_MAX, check_json
 from petit.lib.security import AccessClaims
 from petit.realtime.errors import StreamUnavailableError, TooManyStreamsError
 from petit.realtime.session import Session
@@ -290,7 +290,7 @@ class StreamController(Controller):
         runtime: NamedDependency[SkipValidation[Runtime]],
         devices: FromQuery[str | None] = None,
         keys: FromQuery[str | None] = None,
-        last_seq: Annotated[int | None, QueryParameter(name="lastSeq", ge=0)] = None,
+        last_seq: Annotated[int | None, QueryParameter(name="lastSeq", ge=0, le=INT64_MAX)] = None,
         last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
     ) -> ServerSentEvent:
         hub = runtime.hub

@@ -21,10 +21,14 @@ from petit.telemetry.schemas import (
     SortOrder,
     TelemetryHistoryRead,
 )
-from petit.telemetry.services import TelemetryService, parse_keys
+from petit.telemetry.services import MAX_KEYS, TelemetryService, parse_keys
 from petit.thingsboard.models import Reading
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
+
+_KEY_PATTERN = r"\s*[A-Za-z0-9_.:\-]{1,64}\s*"
+#: What ``parse_keys`` accepts, for the OpenAPI document (the service checks it, with its own error code).
+KEYS_PATTERN = rf"^(?:\s*|{_KEY_PATTERN}(?:,{_KEY_PATTERN}){{0,{MAX_KEYS - 1}}})$"
 
 KeysParam = Annotated[
     str | None,
@@ -32,6 +36,7 @@ KeysParam = Annotated[
         name="keys",
         description="Comma-separated telemetry keys (1-50, each 1-64 of A-Z a-z 0-9 _ . - :)",
         max_length=50 * 65,
+        schema_extra={"pattern": KEYS_PATTERN},
     ),
 ]
 
