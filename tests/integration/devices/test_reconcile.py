@@ -101,7 +101,7 @@ async def test_each_kind_of_drift_is_reported_then_repaired(
         [uuid.UUID(vanished["id"])],
     )
     assert fixed.reassigned_devices == [uuid.UUID(moved["id"])]
-    # The app's own background link pass may reach bob first on a slow run; either way bob ends linked (below).
+    # The app's background link pass may reach bob first on a slow run; either way bob ends linked (below).
     assert fixed.users_linked in ([bob.id], [])
     assert orphan.id not in fake.devices
     assert await scalar(db_engine, "SELECT count(*) FROM devices") == 2
