@@ -20,9 +20,14 @@ def normalize_email(value: str) -> str:
 
 Email = Annotated[
     str,
+    # Examples inside json_schema_extra, not Field(examples=...): the alias is shared by many models and
+    # Litestar extends a field's examples list in place, so each generated document would repeat them.
     Field(
-        examples=["ada@example.com"],
-        json_schema_extra={"maxLength": _MAX_EMAIL_LENGTH, "pattern": EMAIL_PATTERN},
+        json_schema_extra={
+            "maxLength": _MAX_EMAIL_LENGTH,
+            "pattern": EMAIL_PATTERN,
+            "examples": ["ada@example.com"],
+        },
     ),
     AfterValidator(normalize_email),
 ]

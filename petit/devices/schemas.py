@@ -54,12 +54,13 @@ def _bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
 DeviceName = Annotated[
     str,
     BeforeValidator(_trimmed(NAME_PATTERN, f"1-{NAME_MAX_LENGTH}")),
-    Field(examples=["Kitchen lamp"], json_schema_extra={"pattern": NAME_PATTERN}),
+    # Examples in json_schema_extra: see petit.auth.schemas.Email (a shared alias's examples list grows).
+    Field(json_schema_extra={"pattern": NAME_PATTERN, "examples": ["Kitchen lamp"]}),
 ]
 DeviceLabel = Annotated[
     str,
     BeforeValidator(_trimmed(LABEL_PATTERN, f"at most {LABEL_MAX_LENGTH}")),
-    Field(examples=["left of the window"], json_schema_extra={"pattern": LABEL_PATTERN}),
+    Field(json_schema_extra={"pattern": LABEL_PATTERN, "examples": ["left of the window"]}),
 ]
 DeviceMetadata = Annotated[
     dict[str, Any],
