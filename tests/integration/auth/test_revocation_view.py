@@ -25,6 +25,7 @@ from tests.integration.realtime.conftest import new_account, recv_json, run_serv
 if TYPE_CHECKING:
     from litestar import Litestar
     from redis.asyncio import Redis
+    from websockets.asyncio.client import ClientConnection
 
     from petit.lib.security import AccessClaims
     from petit.settings import Settings
@@ -75,8 +76,7 @@ async def test_checks_are_local_and_logout_cuts_the_other_instance_mid_burst_and
 
             # Mid-stream: B's socket is closed as revoked.
             with pytest.raises(ConnectionClosed) as closed:
-                while True:
-                    await asyncio.wait_for(ws.recv(), CUTOFF_S + 1)
+                await _drain(ws, CUTOFF_S + 1)
             closed_after = time.monotonic() - logged_out
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == 4001
@@ -148,6 +148,11 @@ async def test_reconnect_reloads_markers_set_while_away(
             await asyncio.sleep(0.02)
     finally:
         await view.aclose()
+
+
+async def _drain(ws: ClientConnection, within: float) -> None:
+    while True:
+        await asyncio.wait_for(ws.recv(), within)
 
 
 async def _claims(app: Litestar, token: str) -> AccessClaims:
