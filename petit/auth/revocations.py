@@ -134,8 +134,10 @@ class RevocationView:
                 log.info("auth.revocations.disconnected", extra={"error": type(exc).__name__})
             finally:
                 self._loaded = False
+                # Bounded: a dead connection must not hold up a reconnect or the app's shutdown.
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[attr-defined]
+                    async with asyncio.timeout(1.0):
+                        await pubsub.aclose()  # type: ignore[attr-defined]
             await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not a secret
             delay = min(self._backoff_max_s, delay * 2)
 
