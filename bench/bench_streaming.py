@@ -462,6 +462,20 @@ async def main(args: argparse.Namespace) -> int:
                         f"ThingsBoard subscriptions {o.tb_subscriptions}/{push.tb_subscriptions}",
                         flush=True,
                     )
+            if "tbws" in by:
+                tbws = by["tbws"]
+                print(
+                    f"goal /ws p99 <= 2x per-client socket p99: push/tbws p99 "
+                    f"{push.pct(0.99) / tbws.pct(0.99):.2f}x, p50 {push.pct(0.5) / tbws.pct(0.5):.2f}x",
+                    flush=True,
+                )
+            per_conn_cpu = 1000 * push.server_cpu_s["petit"] / max(1, push.connected) / args.seconds
+            print(
+                f"push per connection: petit CPU {per_conn_cpu:.3f} ms/s, "
+                f"RSS {push.server_rss_delta['petit'] / max(1, push.connected) / 1024:.1f} KiB; "
+                f"ThingsBoard subscriptions held: {push.tb_subscriptions} for {push.connected} clients",
+                flush=True,
+            )
         for device in devices:
             if device.transport is not None:
                 device.transport.close()
