@@ -383,16 +383,26 @@ async def serve_petit(port: int, stats_path: str) -> None:
                 Path(stats_path).write_text(json.dumps(stats))  # noqa: ASYNC240 - tiny, local
 
     reporter = asyncio.create_task(report())
+    profile_path = os.environ.get("BENCH_PETIT_PROFILE")
+    profiler = None
+    if profile_path:
+        import cProfile  # noqa: PLC0415 - --profile only
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         await server.serve()
     finally:
         reporter.cancel()
+        if profiler is not None and profile_path:
+            profiler.disable()
+            profiler.dump_stats(profile_path)
 
 
 # -- main ------------------------------------------------------------------------------------------------
 
 
-async def main(args: argparse.Namespace) -> int:
+async def main(args: argparse.Namespace) -> int:  # noqa: C901 - one linear run
     http_port, mqtt_port, petit_port = free_port(), free_port(), free_port()
     tmp = Path(tempfile.mkdtemp(prefix="bench-stream-"))
     stats_path = tmp / "petit-stats.json"
@@ -412,6 +422,8 @@ async def main(args: argparse.Namespace) -> int:
         "PETIT_THINGSBOARD__MQTT_PORT": str(mqtt_port),
         "PETIT_LOG__LEVEL": "WARNING",
     }
+    if args.profile:
+        env["BENCH_PETIT_PROFILE"] = args.profile  # resolved in parse_args
     emulator = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped below
         [sys.executable, __file__, "--serve-emulator", f"{http_port}:{mqtt_port}"], cwd=ROOT, env=env
     )
@@ -499,9 +511,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--devices", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--phases", default="push,poll,tbws")
+    parser.add_argument(
+        "--profile", metavar="PATH", help="cProfile petit (slows it) and write the stats to PATH at exit"
+    )
     parser.add_argument("--serve-emulator", metavar="HTTP:MQTT")
     parser.add_argument("--serve-petit", nargs=2, metavar=("PORT", "STATS"))
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.profile:
+        args.profile = str(Path(args.profile).resolve())  # the petit child runs from the repository root
+    return args
 
 
 if __name__ == "__main__":

@@ -5,17 +5,15 @@ from typing import Annotated
 
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import ResponseHeader, State
-from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 
 from petit.auth.deps import provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
 from petit.devices.errors import DeviceNotFoundError
 from petit.errors import PlatformUnavailableError, problem_responses
-from petit.lib.security import AccessClaims
 from petit.runtime import runtime_of
 from petit.telemetry import errors
-from petit.telemetry.deps import latest_telemetry_service, provide_telemetry_service
+from petit.telemetry.deps import telemetry_reads
 from petit.telemetry.schemas import (
     Aggregation,
     LatestTelemetryRead,
@@ -23,7 +21,7 @@ from petit.telemetry.schemas import (
     SortOrder,
     TelemetryHistoryRead,
 )
-from petit.telemetry.services import TelemetryService, parse_keys
+from petit.telemetry.services import parse_keys
 from petit.thingsboard.models import Reading
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
@@ -48,10 +46,8 @@ def _reading(reading: Reading) -> ReadingRead:
 class TelemetryController(Controller):
     path = "/devices/{device_id:uuid}/telemetry"
     tags = ["Telemetry"]  # noqa: RUF012 - Litestar reads controller configuration from class attributes
-    dependencies = {  # noqa: RUF012
-        "access_claims": Provide(provide_access_claims),
-        "telemetry_service": Provide(provide_telemetry_service),
-    }
+    # No injected dependencies: each batch costs a task group per request, and a database session is opened
+    # only when the ownership cache does not know the device (see petit.telemetry.deps.telemetry_reads).
 
     @get(
         "/latest",
@@ -86,11 +82,9 @@ class TelemetryController(Controller):
         device_id: FromPath[uuid.UUID],
         keys: KeysParam = None,
     ) -> Response[LatestTelemetryRead]:
-        # The hottest route takes no injected dependencies: each batch of them costs a task group, and a
-        # database session is opened only when the ownership cache does not know the device.
         runtime = runtime_of(request.app)
         access_claims = await provide_access_claims(request, runtime)
-        latest = await latest_telemetry_service(runtime).latest(
+        latest = await telemetry_reads(runtime).latest(
             access_claims.user_id, device_id, parse_keys(keys, required=False)
         )
         body = LatestTelemetryRead(
@@ -123,9 +117,8 @@ class TelemetryController(Controller):
     async def history(
         self,
         *,
+        request: Request[object, object, State],
         device_id: FromPath[uuid.UUID],
-        access_claims: NamedDependency[AccessClaims],
-        telemetry_service: NamedDependency[TelemetryService],
         keys: KeysParam = None,
         start_ts: Annotated[int | None, QueryParameter(name="startTs", ge=0)] = None,
         end_ts: Annotated[int | None, QueryParameter(name="endTs", ge=0)] = None,
@@ -134,6 +127,9 @@ class TelemetryController(Controller):
         interval_ms: Annotated[int | None, QueryParameter(name="intervalMs", ge=1)] = None,
         order: Annotated[SortOrder, QueryParameter(name="order")] = SortOrder.DESC,
     ) -> TelemetryHistoryRead:
+        runtime = runtime_of(request.app)
+        access_claims = await provide_access_claims(request, runtime)
+        telemetry_service = telemetry_reads(runtime)
         query = telemetry_service.history_query(
             parse_keys(keys, required=True) or (),
             start_ms=start_ts,

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from litestar.di import NamedDependency
-from litestar.params import SkipValidation
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petit.devices.deps import owned_devices
@@ -17,17 +15,6 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from petit.devices.ownership import OwnedDevice
-
-
-async def provide_telemetry_service(
-    runtime: NamedDependency[SkipValidation[Runtime]], db_session: NamedDependency[AsyncSession]
-) -> TelemetryService:
-    return TelemetryService(
-        devices=owned_devices(db_session),
-        thingsboard=runtime.platform,
-        clock=runtime.clock,
-        settings=runtime.settings.telemetry,
-    )
 
 
 class LazyOwnedDevices:
@@ -45,8 +32,8 @@ class LazyOwnedDevices:
             return await owned_devices(session).get_owned_ref(owner_id, device_id)
 
 
-def latest_telemetry_service(runtime: Runtime) -> TelemetryService:
-    """GetLatestTelemetry's service, built without dependency injection (see the route)."""
+def telemetry_reads(runtime: Runtime) -> TelemetryService:
+    """The telemetry routes' service, built without dependency injection (see the controller)."""
     return TelemetryService(
         devices=LazyOwnedDevices(runtime.read_sessionmaker),
         thingsboard=runtime.platform,
