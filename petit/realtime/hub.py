@@ -82,9 +82,13 @@ class Hub:
         authenticate: Authenticator,
         limits: StreamLimits,
         prefix: str,
+        journal_publishes: bool = False,
     ) -> None:
         self._channels = channels
         self._journal = journal
+        #: The channels are Redis pub/sub channels under their plain names on the journal's Redis, so the
+        #: journal may publish to them itself (one round trip per update instead of two).
+        self._journal_publishes = journal_publishes and journal.publishes
         self.directory = directory
         self._authenticate = authenticate
         self.limits = limits
@@ -306,15 +310,21 @@ class Hub:
         return result
 
     async def publish_device_event(self, device_id: uuid.UUID, message: Message) -> None:
+        channel = self.device_channel(device_id)
+        # A Redis journal numbers and publishes in one round trip; otherwise publish through the channels.
+        publishes = self._journal_publishes
         try:
-            numbered = await self._journal.append(device_id, _fingerprint(message), message)
+            numbered = await self._journal.append(
+                device_id, _fingerprint(message), message, channel=channel if publishes else None
+            )
         except Exception:
             log.warning("realtime.journal_failed", exc_info=True)
             return
         if numbered is None:
             return
         self.published += 1
-        await self._channels.wait_published(json.dumps(numbered).encode(), self.device_channel(device_id))
+        if not publishes:
+            await self._channels.wait_published(json.dumps(numbered).encode(), channel)
 
     async def publish_user_event(self, user_id: uuid.UUID, message: Message) -> None:
         await self._channels.wait_published(json.dumps(message).encode(), self.user_channel(user_id))
