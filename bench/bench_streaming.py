@@ -371,6 +371,25 @@ async def serve_petit(port: int, stats_path: str) -> None:
     config = uvicorn.Config(app, host=HOST, port=port, ws="websockets-sansio", log_level="warning")
     server = uvicorn.Server(config)
 
+    # Collector pauses stop the whole loop: record them, to tell a latency tail from petit's own work.
+    import gc  # noqa: PLC0415 - serve mode only
+
+    pauses: dict[str, float] = {"gen2": 0, "gen2_total_ms": 0.0, "gen2_max_ms": 0.0, "all_total_ms": 0.0}
+    started_at: list[float] = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started_at[0] = time.perf_counter()
+            return
+        took = (time.perf_counter() - started_at[0]) * 1000
+        pauses["all_total_ms"] += took
+        if info.get("generation") == 2:  # the oldest generation
+            pauses["gen2"] += 1
+            pauses["gen2_total_ms"] += took
+            pauses["gen2_max_ms"] = max(pauses["gen2_max_ms"], took)
+
+    gc.callbacks.append(on_gc)
+
     async def report() -> None:
         while True:
             await asyncio.sleep(0.5)
@@ -379,7 +398,11 @@ async def serve_petit(port: int, stats_path: str) -> None:
             except RuntimeError:  # not started yet
                 continue
             if hub is not None:
-                stats = {"upstream_subscriptions": hub.upstream_subscriptions, "sessions": hub.sessions}
+                stats = {
+                    "upstream_subscriptions": hub.upstream_subscriptions,
+                    "sessions": hub.sessions,
+                    "gc": pauses,
+                }
                 Path(stats_path).write_text(json.dumps(stats))  # noqa: ASYNC240 - tiny, local
 
     reporter = asyncio.create_task(report())
@@ -481,6 +504,7 @@ async def main(args: argparse.Namespace) -> int:  # noqa: C901 - one linear run
                     f"{push.pct(0.99) / tbws.pct(0.99):.2f}x, p50 {push.pct(0.5) / tbws.pct(0.5):.2f}x",
                     flush=True,
                 )
+            print(f"petit collector pauses so far: {petit_stats(world).get('gc')}", flush=True)
             per_conn_cpu = 1000 * push.server_cpu_s["petit"] / max(1, push.connected) / args.seconds
             print(
                 f"push per connection: petit CPU {per_conn_cpu:.3f} ms/s, "
