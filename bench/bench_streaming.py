@@ -367,7 +367,8 @@ async def serve_petit(port: int, stats_path: str) -> None:
 
     settings = Settings()
     await asyncio.to_thread(upgrade, settings.db.url)
-    app = create_app(settings, stream_limits=StreamLimits(max_streams_per_user=CLIENTS_PER_USER + 5))
+    per_user = int(os.environ.get("BENCH_STREAMS_PER_USER", CLIENTS_PER_USER))
+    app = create_app(settings, stream_limits=StreamLimits(max_streams_per_user=per_user + 5))
     config = uvicorn.Config(app, host=HOST, port=port, ws="websockets-sansio", log_level="warning")
     server = uvicorn.Server(config)
 
@@ -445,6 +446,8 @@ async def main(args: argparse.Namespace) -> int:  # noqa: C901 - one linear run
         "PETIT_THINGSBOARD__MQTT_PORT": str(mqtt_port),
         "PETIT_LOG__LEVEL": "WARNING",
     }
+    # Clients of one device share its owner's account: the per-user stream cap must admit them.
+    env["BENCH_STREAMS_PER_USER"] = str(max(CLIENTS_PER_USER, -(-args.clients // args.devices)))
     if args.profile:
         env["BENCH_PETIT_PROFILE"] = args.profile  # resolved in parse_args
     emulator = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped below
