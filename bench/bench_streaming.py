@@ -367,9 +367,29 @@ async def serve_petit(port: int, stats_path: str) -> None:
 
     settings = Settings()
     await asyncio.to_thread(upgrade, settings.db.url)
-    app = create_app(settings, stream_limits=StreamLimits(max_streams_per_user=CLIENTS_PER_USER + 5))
+    per_user = int(os.environ.get("BENCH_STREAMS_PER_USER", CLIENTS_PER_USER))
+    app = create_app(settings, stream_limits=StreamLimits(max_streams_per_user=per_user + 5))
     config = uvicorn.Config(app, host=HOST, port=port, ws="websockets-sansio", log_level="warning")
     server = uvicorn.Server(config)
+
+    # Collector pauses stop the whole loop: record them, to tell a latency tail from petit's own work.
+    import gc  # noqa: PLC0415 - serve mode only
+
+    pauses: dict[str, float] = {"gen2": 0, "gen2_total_ms": 0.0, "gen2_max_ms": 0.0, "all_total_ms": 0.0}
+    started_at: list[float] = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started_at[0] = time.perf_counter()
+            return
+        took = (time.perf_counter() - started_at[0]) * 1000
+        pauses["all_total_ms"] += took
+        if info.get("generation") == 2:  # the oldest generation
+            pauses["gen2"] += 1
+            pauses["gen2_total_ms"] += took
+            pauses["gen2_max_ms"] = max(pauses["gen2_max_ms"], took)
+
+    gc.callbacks.append(on_gc)
 
     async def report() -> None:
         while True:
@@ -379,20 +399,34 @@ async def serve_petit(port: int, stats_path: str) -> None:
             except RuntimeError:  # not started yet
                 continue
             if hub is not None:
-                stats = {"upstream_subscriptions": hub.upstream_subscriptions, "sessions": hub.sessions}
+                stats = {
+                    "upstream_subscriptions": hub.upstream_subscriptions,
+                    "sessions": hub.sessions,
+                    "gc": pauses,
+                }
                 Path(stats_path).write_text(json.dumps(stats))  # noqa: ASYNC240 - tiny, local
 
     reporter = asyncio.create_task(report())
+    profile_path = os.environ.get("BENCH_PETIT_PROFILE")
+    profiler = None
+    if profile_path:
+        import cProfile  # noqa: PLC0415 - --profile only
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         await server.serve()
     finally:
         reporter.cancel()
+        if profiler is not None and profile_path:
+            profiler.disable()
+            profiler.dump_stats(profile_path)
 
 
 # -- main ------------------------------------------------------------------------------------------------
 
 
-async def main(args: argparse.Namespace) -> int:
+async def main(args: argparse.Namespace) -> int:  # noqa: C901 - one linear run
     http_port, mqtt_port, petit_port = free_port(), free_port(), free_port()
     tmp = Path(tempfile.mkdtemp(prefix="bench-stream-"))
     stats_path = tmp / "petit-stats.json"
@@ -412,6 +446,10 @@ async def main(args: argparse.Namespace) -> int:
         "PETIT_THINGSBOARD__MQTT_PORT": str(mqtt_port),
         "PETIT_LOG__LEVEL": "WARNING",
     }
+    # Clients of one device share its owner's account: the per-user stream cap must admit them.
+    env["BENCH_STREAMS_PER_USER"] = str(max(CLIENTS_PER_USER, -(-args.clients // args.devices)))
+    if args.profile:
+        env["BENCH_PETIT_PROFILE"] = args.profile  # resolved in parse_args
     emulator = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped below
         [sys.executable, __file__, "--serve-emulator", f"{http_port}:{mqtt_port}"], cwd=ROOT, env=env
     )
@@ -462,6 +500,21 @@ async def main(args: argparse.Namespace) -> int:
                         f"ThingsBoard subscriptions {o.tb_subscriptions}/{push.tb_subscriptions}",
                         flush=True,
                     )
+            if "tbws" in by:
+                tbws = by["tbws"]
+                print(
+                    f"goal /ws p99 <= 2x per-client socket p99: push/tbws p99 "
+                    f"{push.pct(0.99) / tbws.pct(0.99):.2f}x, p50 {push.pct(0.5) / tbws.pct(0.5):.2f}x",
+                    flush=True,
+                )
+            print(f"petit collector pauses so far: {petit_stats(world).get('gc')}", flush=True)
+            per_conn_cpu = 1000 * push.server_cpu_s["petit"] / max(1, push.connected) / args.seconds
+            print(
+                f"push per connection: petit CPU {per_conn_cpu:.3f} ms/s, "
+                f"RSS {push.server_rss_delta['petit'] / max(1, push.connected) / 1024:.1f} KiB; "
+                f"ThingsBoard subscriptions held: {push.tb_subscriptions} for {push.connected} clients",
+                flush=True,
+            )
         for device in devices:
             if device.transport is not None:
                 device.transport.close()
@@ -485,9 +538,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--devices", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--phases", default="push,poll,tbws")
+    parser.add_argument(
+        "--profile", metavar="PATH", help="cProfile petit (slows it) and write the stats to PATH at exit"
+    )
     parser.add_argument("--serve-emulator", metavar="HTTP:MQTT")
     parser.add_argument("--serve-petit", nargs=2, metavar=("PORT", "STATS"))
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.profile:
+        args.profile = str(Path(args.profile).resolve())  # the petit child runs from the repository root
+    return args
 
 
 if __name__ == "__main__":

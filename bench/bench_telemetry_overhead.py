@@ -11,9 +11,12 @@ every leg sees the same machine state), each timed with urllib3, the HTTP stack 
   forwards to RestClientCE on a thread: what any Python service in front of ThingsBoard costs here;
 - direct: RestClientCE.get_latest_timeseries(...) on the same device with a tenant token.
 
-It prints p50/p99 of each and the ratios (goal: below 1.5x), then keeps C concurrent petit readers going for
-D seconds and reports how many ThingsBoard logins petit made in the whole run (goal: one per token lifetime,
-whatever the rate and the number of workers).
+It prints p50/p99 of each and petit's ratios to the floor (goals: p50 <= 1.15x, p99 <= 1.3x) and to direct.
+Then the device is streamed (a few /ws clients hold it, so each worker likely holds a ThingsBoard
+subscription) and petit is compared with direct again (goal: below direct when petit answers from the
+stream; the X-Petit-Source header says how many answers did). Last, C concurrent readers for D seconds on
+petit, then on the floor (goal: petit >= 85% of the floor's reads/s), and how many ThingsBoard logins petit
+made in the whole run (goal: one per token lifetime, whatever the rate and the number of workers).
 
     uv run python bench/bench_telemetry_overhead.py                   # 1000 rounds, 2 workers
     uv run python bench/bench_telemetry_overhead.py --pairs 3000 --workers 4 --concurrency 32 --duration 10
@@ -43,6 +46,7 @@ from paho.mqtt import client as mqtt
 from sqlalchemy import make_url
 from tb_rest_client.models.models_ce import DeviceId
 from tb_rest_client.rest_client_ce import RestClientCE
+from websockets.asyncio.client import ClientConnection, connect
 
 from petit.db.migrate import upgrade
 from thingsboard_emulator import Emulator
@@ -128,10 +132,17 @@ def _publish(port: int, token: str, values: dict[str, Any]) -> None:
         client.loop_stop()
 
 
+#: X-Petit-Source values seen by the timed petit legs.
+SOURCES: dict[str, int] = {}
+
+
 def _get_json(pool: urllib3.PoolManager, url: str, headers: dict[str, str]) -> dict[str, Any]:
     response = pool.request("GET", url, headers=headers)
     if response.status != 200:
         raise RuntimeError(f"{url} answered {response.status}: {response.data[:200]!r}")
+    source = response.headers.get("X-Petit-Source")
+    if source is not None:
+        SOURCES[source] = SOURCES.get(source, 0) + 1
     body: dict[str, Any] = json.loads(response.data)
     return body
 
@@ -194,15 +205,34 @@ def _report(samples: dict[str, list[float]]) -> None:
     for name in samples:
         ratios = f"p50 {p50[name] / p50['direct']:5.2f}x  p99 {p99[name] / p99['direct']:5.2f}x"
         print(
-            f"  {name:<6}: p50 {p50[name] * 1000:6.2f} ms   p99 {p99[name] * 1000:6.2f} ms   "
+            f"  {name:<14}: p50 {p50[name] * 1000:6.2f} ms   p99 {p99[name] * 1000:6.2f} ms   "
             f"ratio to direct {ratios}"
         )
-    print("  (goal for petit: below 1.5x; floor = a bare Litestar route forwarding to RestClientCE)")
-    for name in ("petit", "floor"):
+    for name in samples:
+        if name == "direct":
+            continue
         print(
             f"  overhead {name} - direct: p50 {(p50[name] - p50['direct']) * 1000:5.2f} ms   "
             f"p99 {(p99[name] - p99['direct']) * 1000:5.2f} ms"
         )
+    if "floor" in samples and "petit" in samples:
+        print(
+            f"  petit / floor: p50 {p50['petit'] / p50['floor']:5.2f}x (goal <= 1.15)   "
+            f"p99 {p99['petit'] / p99['floor']:5.2f}x (goal <= 1.30)"
+        )
+
+
+async def _stream_device(url: str, token: str, count: int) -> list[ClientConnection]:
+    """``count`` authenticated /ws clients of the device's owner: uvicorn spreads them over the workers."""
+    sockets = []
+    for _ in range(count):
+        socket = await connect(url.replace("http://", "ws://") + "/ws", open_timeout=10)
+        await socket.send(json.dumps({"type": "authenticate", "token": token}))
+        answer = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        if answer.get("type") != "authenticated":
+            raise RuntimeError(f"stream refused: {answer}")
+        sockets.append(socket)
+    return sockets
 
 
 async def run(
@@ -256,25 +286,60 @@ async def run(
         print(f"GetLatestTelemetry, {args.pairs} interleaved rounds at concurrency 1, keys={KEYS}{latency}")
         _report(samples)
         await _floors(http, headers, min(args.pairs, 300))
+        print(f"  X-Petit-Source of the timed petit reads: {dict(SOURCES)}")
+
+        # The device streamed: sockets on (very likely) every worker, each holding a ThingsBoard subscription.
+        sockets = await _stream_device(url, headers["Authorization"].partition(" ")[2], args.workers * 4)
+        try:
+            await asyncio.sleep(1.0)  # subscriptions answered, snapshots typed
+            SOURCES.clear()
+            streamed = _side_by_side(
+                {"petit_streamed": read_petit_sync, "direct": read_direct},
+                rounds=args.pairs,
+                warmup=args.warmup,
+            )
+            print(f"GetLatestTelemetry with the device streamed ({len(sockets)} /ws clients), same rounds")
+            _report(streamed)
+            served = SOURCES.get("stream", 0) / max(1, sum(SOURCES.values()))
+            print(f"  X-Petit-Source: {dict(SOURCES)} ({served:.0%} answered from the stream)")
+        finally:
+            for socket in sockets:
+                await socket.close()
 
         # Load phase: many readers on every worker; ThingsBoard must still see one login.
-        done = errors = 0
-        deadline = time.monotonic() + args.duration
+        async def load(read: Callable[[], Any]) -> tuple[int, int]:
+            done = errors = 0
+            deadline = time.monotonic() + args.duration
 
-        async def reader() -> None:
-            nonlocal done, errors
-            while time.monotonic() < deadline:
-                try:
-                    await read_petit()
-                    done += 1
-                except httpx.HTTPError:
-                    errors += 1
+            async def reader() -> None:
+                nonlocal done, errors
+                while time.monotonic() < deadline:
+                    try:
+                        await read()
+                        done += 1
+                    except httpx.HTTPError:
+                        errors += 1
 
-        await asyncio.gather(*(reader() for _ in range(args.concurrency)))
+            await asyncio.gather(*(reader() for _ in range(args.concurrency)))
+            return done, errors
+
+        async with httpx.AsyncClient(base_url=floor_url, limits=limits, timeout=30) as floor_http:
+
+            async def read_floor_async() -> Any:
+                response = await floor_http.get(f"/latest/{platform_id}", params={"keys": KEYS})
+                response.raise_for_status()
+                return response.json()
+
+            done, errors = await load(read_petit)
+            floor_done, floor_errors = await load(read_floor_async)
         logins, refreshes = counter.counts()
         print(
             f"load: {done} reads in {args.duration:g}s ({done / args.duration:.0f}/s) by {args.concurrency} "
             f"concurrent clients over {args.workers} petit workers, {errors} errors"
+        )
+        print(
+            f"load: floor {floor_done} reads ({floor_done / args.duration:.0f}/s), {floor_errors} errors; "
+            f"petit / floor reads/s {done / max(1, floor_done):.0%} (goal >= 85%)"
         )
         # One login is the direct RestClientCE's and one per floor-proxy worker; the rest are petit's.
         petit_logins = logins - 1 - args.workers

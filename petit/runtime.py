@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
+from petit.auth.revocations import RevocationView
 from petit.auth.services import AccessTokenVerifier
 from petit.db.engine import create_engine, create_sessionmaker
 from petit.devices.sweeper import IntentSweeper
@@ -184,7 +185,15 @@ async def open_runtime(
             platform = client
         sessionmaker = create_sessionmaker(engine)
         codec = token_codec(settings)
-        verifier = AccessTokenVerifier(codec=codec, cache=cache, clock=clock)
+        revocations = None
+        if shared_redis is not None:
+            # Revocation checks answered in this process, kept current over pub/sub (petit.auth.revocations).
+            revocations = RevocationView(shared_redis, prefix=settings.redis.key_prefix)
+            await revocations.start()
+            stack.push_async_callback(revocations.aclose)
+            # Until it is current, checks go to Redis: start-up need not wait, it only saves round trips.
+            await revocations.wait_current(timeout_s=settings.redis.command_timeout_s)
+        verifier = AccessTokenVerifier(codec=codec, cache=cache, clock=clock, revocations=revocations)
         hub = await stack.enter_async_context(
             open_hub(
                 settings,

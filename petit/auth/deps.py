@@ -28,6 +28,7 @@ async def provide_auth_service(
         cache=runtime.cache,
         clock=runtime.clock,
         settings=settings.auth,
+        verifier=runtime.token_verifier,
         # Signing up works without ThingsBoard: the link is made later by the background task.
         linker=PlatformLinker(runtime.thingsboard, runtime.clock)
         if runtime.thingsboard is not None

@@ -21,6 +21,7 @@ from petit.auth.errors import (
     RefreshTokenReusedError,
     RevokedAccessTokenError,
 )
+from petit.auth.revocations import CHANNEL, FAMILY, JTI, marker_key, revocation_message
 from petit.auth.schemas import TokenPair
 from petit.db.models import RefreshToken, User
 from petit.lib.security import (
@@ -35,6 +36,7 @@ from petit.lib.security import (
 
 if TYPE_CHECKING:
     from petit.auth.repositories import RefreshTokenRepository
+    from petit.auth.revocations import RevocationView
     from petit.lib.cache import Cache
     from petit.lib.clock import Clock
     from petit.settings import AuthSettings
@@ -43,11 +45,11 @@ if TYPE_CHECKING:
 
 
 def _revoked_jti_key(jti: str) -> str:
-    return f"auth:revoked:jti:{jti}"
+    return marker_key(JTI, jti)
 
 
 def _revoked_family_key(family_id: uuid.UUID) -> str:
-    return f"auth:revoked:family:{family_id}"
+    return marker_key(FAMILY, str(family_id))
 
 
 class LoginThrottle:
@@ -119,12 +121,27 @@ class LoginThrottle:
 
 class AccessTokenVerifier:
     """The check every authenticated request makes. It needs no database session, so the routes that only
-    authenticate do not open one, and the websocket hub can share it."""
+    authenticate do not open one, and the websocket hub can share it.
 
-    def __init__(self, *, codec: AccessTokenCodec, cache: Cache, clock: Clock) -> None:
+    With a :class:`RevocationView` that is current, the revocation check is a dictionary lookup in this
+    process; otherwise (no Redis, or the view lost its subscription) it asks the cache, as a 503 if that
+    cannot answer: a revoked token is never let through because the view is behind."""
+
+    def __init__(
+        self,
+        *,
+        codec: AccessTokenCodec,
+        cache: Cache,
+        clock: Clock,
+        revocations: RevocationView | None = None,
+    ) -> None:
         self._codec = codec
         self._cache = cache
         self._clock = clock
+        self.revocations = revocations
+        #: Checks answered by the view / by the cache (tests and the bench read them).
+        self.local_checks = 0
+        self.remote_checks = 0
 
     async def verify(self, access_token: str) -> AccessClaims:
         try:
@@ -133,9 +150,23 @@ class AccessTokenVerifier:
             raise ExpiredAccessTokenError from exc
         except InvalidTokenError as exc:
             raise InvalidAccessTokenError from exc
+        view = self.revocations
+        if view is not None and view.current():
+            self.local_checks += 1
+            if view.revoked(claims.jti, str(claims.family_id)):
+                raise RevokedAccessTokenError
+            return claims
+        self.remote_checks += 1
         if await self._cache.exists_any(_revoked_jti_key(claims.jti), _revoked_family_key(claims.family_id)):
             raise RevokedAccessTokenError
         return claims
+
+    async def revoke(self, kind: str, ident: str, *, ttl_s: float) -> None:
+        """Set a marker, tell every process, and note it here at once (before the logout answers)."""
+        await self._cache.set(marker_key(kind, ident), "1", ttl_s=ttl_s)
+        if self.revocations is not None:
+            self.revocations.add(kind, ident, ttl_s)
+        await self._cache.publish(CHANNEL, revocation_message(kind, ident, ttl_s))
 
 
 class AuthService:
@@ -149,9 +180,11 @@ class AuthService:
         cache: Cache,
         clock: Clock,
         settings: AuthSettings,
+        verifier: AccessTokenVerifier | None = None,
         linker: PlatformLinker | None = None,
         link_timeout_s: float = 5.0,
     ) -> None:
+        self._verifier = verifier or AccessTokenVerifier(codec=codec, cache=cache, clock=clock)
         self._users = users
         self._linker = linker
         self._link_timeout_s = link_timeout_s
@@ -214,13 +247,13 @@ class AuthService:
 
     async def logout(self, claims: AccessClaims) -> None:
         remaining = (claims.expires_at - self._clock.now()).total_seconds()
-        await self._cache.set(_revoked_jti_key(claims.jti), "1", ttl_s=max(remaining, 1.0))
+        await self._verifier.revoke(JTI, claims.jti, ttl_s=max(remaining, 1.0))
         await self._revoke_family(claims.family_id)
 
     async def _revoke_family(self, family_id: uuid.UUID) -> None:
         await self._refresh_tokens.revoke_family(family_id, now=self._clock.now())
         # Access tokens carry their family; the marker outlives the longest one still in circulation.
-        await self._cache.set(_revoked_family_key(family_id), "1", ttl_s=self._codec.ttl.total_seconds() + 60)
+        await self._verifier.revoke(FAMILY, str(family_id), ttl_s=self._codec.ttl.total_seconds() + 60)
 
     async def _issue(self, user_id: uuid.UUID, *, family_id: uuid.UUID) -> TokenPair:
         now = self._clock.now()

@@ -48,6 +48,10 @@ class Cache(Protocol):
         """Raise if the cache cannot answer."""
         ...
 
+    async def publish(self, channel: str, message: str) -> None:
+        """Tell every process subscribed to ``channel`` (a no-op where there is only this process)."""
+        ...
+
 
 class RedisCache:
     """Every command is bounded by ``timeout_s``; failures leave as ``CacheUnavailableError`` (503)."""
@@ -105,6 +109,9 @@ class RedisCache:
     async def ping(self) -> None:
         await self._bounded(self._redis.ping())
 
+    async def publish(self, channel: str, message: str) -> None:
+        await self._bounded(self._redis.publish(self._k(channel), message))
+
 
 class MemoryCache:
     backend = "memory"
@@ -156,4 +163,7 @@ class MemoryCache:
         return count, deadline - now
 
     async def ping(self) -> None:
+        return None
+
+    async def publish(self, channel: str, message: str) -> None:
         return None

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from petit.auth.errors import ExpiredAccessTokenError, NotAuthenticatedError
 from petit.realtime.errors import TooManyStreamsError
+from petit.thingsboard.keytypes import KeyTypes
 from petit.thingsboard.stream import DeviceConnectivity, DeviceReadings, StreamEvent
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from petit.realtime.config import StreamLimits
     from petit.realtime.journal import Journal
     from petit.realtime.session import Session
+    from petit.thingsboard.models import Reading
     from petit.thingsboard.port import TelemetryStreamPort, ThingsBoardPort
 
 log = logging.getLogger(__name__)
@@ -80,9 +82,13 @@ class Hub:
         authenticate: Authenticator,
         limits: StreamLimits,
         prefix: str,
+        journal_publishes: bool = False,
     ) -> None:
         self._channels = channels
         self._journal = journal
+        #: The channels are Redis pub/sub channels under their plain names on the journal's Redis, so the
+        #: journal may publish to them itself (one round trip per update instead of two).
+        self._journal_publishes = journal_publishes and journal.publishes
         self.directory = directory
         self._authenticate = authenticate
         self.limits = limits
@@ -92,6 +98,13 @@ class Hub:
         self._stream: TelemetryStreamPort | None = (
             open_stream(self._on_stream_event) if open_stream is not None else None
         )
+        strict_latest = getattr(thingsboard, "latest_readings", None)
+        #: Types the WebSocket's string values as ThingsBoard stored them (see petit.thingsboard.keytypes).
+        self.key_types: KeyTypes | None = KeyTypes(strict_latest) if strict_latest is not None else None
+        #: Per watched device: the newest typed reading per key the subscription delivered.
+        self._latest: dict[uuid.UUID, dict[str, Reading]] = {}
+        #: Per device: the last of its upstream events still being typed or published (they leave in order).
+        self._tails: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._sessions: set[Session] = set()
         self._per_user: dict[uuid.UUID, set[Session]] = defaultdict(set)
         self._watchers: dict[uuid.UUID, set[Session]] = defaultdict(set)
@@ -107,6 +120,12 @@ class Hub:
     @property
     def upstream_subscriptions(self) -> int:
         return self._stream.watched if self._stream is not None else 0
+
+    @property
+    def upstream_live(self) -> int:
+        """Watched devices whose upstream subscription is answered on the connection that is up."""
+        stream = self._stream
+        return sum(1 for d in self._watchers if stream.is_live(d)) if stream is not None else 0
 
     @property
     def sessions(self) -> int:
@@ -220,6 +239,9 @@ class Hub:
                 self._watchers.pop(device_id, None)
                 if self._stream is not None:
                     self._stream.unwatch(device_id)
+                self._latest.pop(device_id, None)
+                if self.key_types is not None:
+                    self.key_types.forget(device_id)
                 entry = self._device_subs.pop(device_id, None)
                 if entry is not None:
                     await self._close_sub(self.device_channel(device_id), entry)
@@ -231,21 +253,78 @@ class Hub:
     # Upstream events -> journal -> channels
 
     def _on_stream_event(self, event: StreamEvent) -> None:
-        message = (
-            device_data_message(event) if isinstance(event, DeviceReadings) else device_status_message(event)
-        )
-        self._spawn(self.publish_device_event(event.device_id, message))
+        # Typing may wait on a strict read; events of one device still go out in the order they came.
+        device_id = event.device_id
+        task = asyncio.ensure_future(self._deliver(event, self._tails.get(device_id)))
+        self._tails[device_id] = task
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            if self._tails.get(device_id) is finished:
+                del self._tails[device_id]
+
+        task.add_done_callback(done)
+
+    async def _deliver(self, event: StreamEvent, previous: asyncio.Task[None] | None) -> None:
+        if isinstance(event, DeviceReadings) and self.key_types is not None:
+            event = DeviceReadings(
+                device_id=event.device_id,
+                readings=await self.key_types.typed(event.device_id, event.readings),
+            )
+        if previous is not None:
+            await asyncio.wait([previous])
+        if isinstance(event, DeviceReadings):
+            if event.device_id in self._watchers:
+                known = self._latest.setdefault(event.device_id, {})
+                for key, reading in event.readings.items():
+                    current = known.get(key)
+                    if current is None or reading.ts_ms >= current.ts_ms:
+                        known[key] = reading
+            message = device_data_message(event)
+        else:
+            message = device_status_message(event)
+        await self.publish_device_event(event.device_id, message)
+
+    def latest_known(self, device_id: uuid.UUID, keys: Iterable[str]) -> dict[str, Reading] | None:
+        """The newest value of each of ``keys`` this process's live subscription delivered, or None when it
+        cannot vouch for them: the device is not streamed here, the subscription is not answered on the
+        current socket, an event of the device is still being typed, or a key has not been delivered.
+
+        Freshness: every update ThingsBoard pushed for the device before this call is reflected (an update
+        being typed makes this return None, so the caller reads ThingsBoard). A sample ThingsBoard has stored
+        but not yet pushed may be missing: that is the push latency, a few milliseconds on one site."""
+        if device_id in self._tails or self._stream is None:
+            return None
+        if not self._stream.is_live(device_id):
+            return None
+        known = self._latest.get(device_id)
+        if known is None:
+            return None
+        result: dict[str, Reading] = {}
+        for key in keys:
+            reading = known.get(key)
+            if reading is None:
+                return None
+            result[key] = reading
+        return result
 
     async def publish_device_event(self, device_id: uuid.UUID, message: Message) -> None:
+        channel = self.device_channel(device_id)
+        # A Redis journal numbers and publishes in one round trip; otherwise publish through the channels.
+        publishes = self._journal_publishes
         try:
-            numbered = await self._journal.append(device_id, _fingerprint(message), message)
+            numbered = await self._journal.append(
+                device_id, _fingerprint(message), message, channel=channel if publishes else None
+            )
         except Exception:
             log.warning("realtime.journal_failed", exc_info=True)
             return
         if numbered is None:
             return
         self.published += 1
-        await self._channels.wait_published(json.dumps(numbered).encode(), self.device_channel(device_id))
+        if not publishes:
+            await self._channels.wait_published(json.dumps(numbered).encode(), channel)
 
     async def publish_user_event(self, user_id: uuid.UUID, message: Message) -> None:
         await self._channels.wait_published(json.dumps(message).encode(), self.user_channel(user_id))

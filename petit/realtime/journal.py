@@ -22,8 +22,14 @@ Message = dict[str, Any]
 
 
 class Journal(Protocol):
-    async def append(self, device_id: UUID, fingerprint: str, message: Message) -> Message | None:
-        """``message`` with its ``seq`` set, or None when another process already admitted it."""
+    #: ``append`` also publishes on ``channel`` (in the same round trip) when it is given one.
+    publishes: bool
+
+    async def append(
+        self, device_id: UUID, fingerprint: str, message: Message, *, channel: str | None = None
+    ) -> Message | None:
+        """``message`` with its ``seq`` set, or None when another process already admitted it. With
+        ``channel`` and ``publishes``, the numbered message is also published there."""
 
     async def since(self, device_ids: Iterable[UUID], seq: int) -> list[Message]:
         """Journaled messages of ``device_ids`` after ``seq``, in sequence order."""
@@ -39,11 +45,17 @@ local seq = redis.call('INCR', KEYS[1])
 redis.call('RPUSH', KEYS[2], seq .. ' ' .. ARGV[1])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if KEYS[4] then
+  -- The numbered message, published in the same round trip: '{"seq":N,' followed by the rest of the object.
+  redis.call('PUBLISH', KEYS[4], '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2))
+end
 return seq
 """
 
 
 class RedisJournal:
+    publishes = True
+
     def __init__(self, redis: Redis[Any], *, prefix: str, window: int, ttl_s: float) -> None:
         self._redis = redis
         self._prefix = prefix
@@ -54,15 +66,19 @@ class RedisJournal:
     def _journal_key(self, device_id: UUID) -> str:
         return f"{self._prefix}rt:journal:{device_id}"
 
-    async def append(self, device_id: UUID, fingerprint: str, message: Message) -> Message | None:
-        seq = await self._append(
-            keys=[
-                f"{self._prefix}rt:seq",
-                self._journal_key(device_id),
-                f"{self._prefix}rt:seen:{device_id}:{fingerprint}",
-            ],
-            args=[json.dumps(message), self._window, self._ttl_ms],
-        )
+    async def append(
+        self, device_id: UUID, fingerprint: str, message: Message, *, channel: str | None = None
+    ) -> Message | None:
+        keys = [
+            f"{self._prefix}rt:seq",
+            self._journal_key(device_id),
+            f"{self._prefix}rt:seen:{device_id}:{fingerprint}",
+        ]
+        if channel is not None:
+            keys.append(channel)
+        # A non-empty object, so the script can splice the sequence number in after its "{".
+        body = json.dumps(message, separators=(",", ":"))
+        seq = await self._append(keys=keys, args=[body, self._window, self._ttl_ms])
         if not seq:
             return None
         return dict(message, seq=int(seq))
@@ -85,7 +101,9 @@ class RedisJournal:
 
 
 class MemoryJournal:
-    """One process's journal (no Redis configured): same contract, nothing shared."""
+    """One process's journal (no Redis configured): same contract, nothing shared; it does not publish."""
+
+    publishes = False
 
     def __init__(self, *, window: int, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._window = window
@@ -95,7 +113,9 @@ class MemoryJournal:
         self._items: dict[UUID, deque[Message]] = {}
         self._seen: OrderedDict[str, float] = OrderedDict()
 
-    async def append(self, device_id: UUID, fingerprint: str, message: Message) -> Message | None:
+    async def append(
+        self, device_id: UUID, fingerprint: str, message: Message, *, channel: str | None = None
+    ) -> Message | None:
         now = self._clock()
         while self._seen and next(iter(self._seen.values())) <= now:
             self._seen.popitem(last=False)

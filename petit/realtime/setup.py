@@ -86,6 +86,8 @@ async def open_hub(
                 authenticate=authenticate,
                 limits=limits,
                 prefix=prefix,
+                # RedisChannelsPubSubBackend subscribes to the plain channel names on the journal's Redis.
+                journal_publishes=shared is not None,
             )
             await hub.start()
             try:

@@ -3,17 +3,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Controller, get
-from litestar.di import NamedDependency, Provide
+from litestar import Controller, Request, Response, get
+from litestar.datastructures import ResponseHeader, State
 from litestar.params import FromPath, QueryParameter
 
 from petit.auth.deps import provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
 from petit.devices.errors import DeviceNotFoundError, DeviceRoleForbiddenError
 from petit.errors import PlatformUnavailableError, problem_responses
-from petit.lib.security import AccessClaims
+from petit.runtime import runtime_of
 from petit.telemetry import errors
-from petit.telemetry.deps import provide_telemetry_service
+from petit.telemetry.deps import telemetry_reads
 from petit.telemetry.schemas import (
     Aggregation,
     LatestTelemetryRead,
@@ -21,7 +21,7 @@ from petit.telemetry.schemas import (
     SortOrder,
     TelemetryHistoryRead,
 )
-from petit.telemetry.services import MAX_KEYS, TelemetryService, parse_keys
+from petit.telemetry.services import MAX_KEYS, parse_keys
 from petit.thingsboard.models import Reading
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
@@ -41,6 +41,9 @@ KeysParam = Annotated[
 ]
 
 
+SOURCE_HEADER = "X-Petit-Source"
+
+
 def _reading(reading: Reading) -> ReadingRead:
     return ReadingRead(ts=reading.ts_ms, value=reading.value)
 
@@ -48,17 +51,27 @@ def _reading(reading: Reading) -> ReadingRead:
 class TelemetryController(Controller):
     path = "/devices/{device_id:uuid}/telemetry"
     tags = ["Telemetry"]  # noqa: RUF012 - Litestar reads controller configuration from class attributes
-    dependencies = {  # noqa: RUF012
-        "access_claims": Provide(provide_access_claims),
-        "telemetry_service": Provide(provide_telemetry_service),
-    }
+    # No injected dependencies: each batch costs a task group per request, and a database session is opened
+    # only when the ownership cache does not know the device (see petit.telemetry.deps.telemetry_reads).
 
     @get(
         "/latest",
         operation_id="GetLatestTelemetry",
         summary="Latest value of each telemetry key",
-        description="Without `keys`, all keys ever reported; a key it never reported maps to null.",
+        description=(
+            "Without `keys`, all keys ever reported; a key it never reported maps to null. "
+            f"`{SOURCE_HEADER}` says where the answer came from: `stream` when this petit process holds a "
+            "live subscription to the device that delivered every requested key (it reflects every update "
+            "pushed before the request), `thingsboard` when it read ThingsBoard."
+        ),
         security=BEARER,
+        response_headers=[
+            ResponseHeader(
+                name=SOURCE_HEADER,
+                description="`stream` or `thingsboard`",
+                documentation_only=True,
+            )
+        ],
         responses=problem_responses(
             NotAuthenticatedError,
             DeviceNotFoundError,
@@ -71,18 +84,20 @@ class TelemetryController(Controller):
     async def latest(
         self,
         *,
+        request: Request[object, object, State],
         device_id: FromPath[uuid.UUID],
-        access_claims: NamedDependency[AccessClaims],
-        telemetry_service: NamedDependency[TelemetryService],
         keys: KeysParam = None,
-    ) -> LatestTelemetryRead:
-        latest = await telemetry_service.latest(
+    ) -> Response[LatestTelemetryRead]:
+        runtime = runtime_of(request.app)
+        access_claims = await provide_access_claims(request, runtime)
+        latest = await telemetry_reads(runtime).latest(
             access_claims.user_id, device_id, parse_keys(keys, required=False)
         )
-        return LatestTelemetryRead(
+        body = LatestTelemetryRead(
             device_id=latest.device_id,
             values={k: _reading(r) if r is not None else None for k, r in latest.values.items()},
         )
+        return Response(body, headers={SOURCE_HEADER: latest.source.value})
 
     @get(
         "/history",
@@ -109,9 +124,8 @@ class TelemetryController(Controller):
     async def history(
         self,
         *,
+        request: Request[object, object, State],
         device_id: FromPath[uuid.UUID],
-        access_claims: NamedDependency[AccessClaims],
-        telemetry_service: NamedDependency[TelemetryService],
         keys: KeysParam = None,
         start_ts: Annotated[int | None, QueryParameter(name="startTs", ge=0)] = None,
         end_ts: Annotated[int | None, QueryParameter(name="endTs", ge=0)] = None,
@@ -120,6 +134,9 @@ class TelemetryController(Controller):
         interval_ms: Annotated[int | None, QueryParameter(name="intervalMs", ge=1)] = None,
         order: Annotated[SortOrder, QueryParameter(name="order")] = SortOrder.DESC,
     ) -> TelemetryHistoryRead:
+        runtime = runtime_of(request.app)
+        access_claims = await provide_access_claims(request, runtime)
+        telemetry_service = telemetry_reads(runtime)
         query = telemetry_service.history_query(
             parse_keys(keys, required=True) or (),
             start_ms=start_ts,

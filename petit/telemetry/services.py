@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from petit.devices.errors import DeviceNotFoundError
 from petit.telemetry.errors import (
@@ -20,9 +21,9 @@ from petit.thingsboard.models import Aggregation, HistoryQuery, Reading, SortOrd
 
 if TYPE_CHECKING:
     import uuid
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
-    from petit.devices.services import DeviceLookup
+    from petit.devices.ownership import OwnedDevice
     from petit.lib.clock import Clock
     from petit.settings import TelemetrySettings
     from petit.thingsboard.port import ThingsBoardPort
@@ -63,10 +64,24 @@ def parse_keys(raw: str | None, *, required: bool) -> tuple[str, ...] | None:
     return keys
 
 
+class OwnedDevices(Protocol):
+    """The one ownership question telemetry asks (``petit.devices.services.DeviceLookup`` answers it)."""
+
+    async def get_owned_ref(self, owner_id: uuid.UUID, device_id: uuid.UUID) -> OwnedDevice: ...
+
+
+class Source(enum.Enum):
+    """Where a latest read was answered from (the ``X-Petit-Source`` response header)."""
+
+    THINGSBOARD = "thingsboard"
+    STREAM = "stream"
+
+
 @dataclass(frozen=True, slots=True)
 class LatestTelemetry:
     device_id: uuid.UUID
     values: dict[str, Reading | None]
+    source: Source = Source.THINGSBOARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +95,13 @@ class TelemetryService:
     def __init__(
         self,
         *,
-        devices: DeviceLookup,
+        devices: OwnedDevices,
         thingsboard: ThingsBoardPort,
         clock: Clock,
         settings: TelemetrySettings,
+        known: Callable[[uuid.UUID, Iterable[str]], dict[str, Reading] | None] | None = None,
     ) -> None:
+        self._known = known
         self._devices = devices
         self._thingsboard = thingsboard
         self._clock = clock
@@ -93,9 +110,20 @@ class TelemetryService:
     async def latest(
         self, user_id: uuid.UUID, device_id: uuid.UUID, keys: tuple[str, ...] | None
     ) -> LatestTelemetry:
-        """Latest value per key; without keys, every key the device ever reported."""
+        """Latest value per key; without keys, every key the device ever reported.
+
+        When this process streams the device and its subscription delivered every requested key, the answer
+        comes from there (``Source.STREAM``): it reflects every update ThingsBoard pushed before the read
+        started; only a sample ThingsBoard stored but has not pushed yet (its push latency) can be missing.
+        Otherwise ThingsBoard is read."""
         device = await self._devices.get_owned_ref(user_id, device_id)
         platform_id = device.platform_device_id
+        if keys is not None and self._known is not None:
+            known = self._known(platform_id, keys)
+            if known is not None:
+                return LatestTelemetry(
+                    device_id=device.id, values={k: known[k] for k in keys}, source=Source.STREAM
+                )
         with platform_device(device.id):
             wanted = keys if keys is not None else tuple(await self._thingsboard.telemetry_keys(platform_id))
             values = await self._thingsboard.latest_readings(platform_id, wanted) if wanted else {}

@@ -38,6 +38,10 @@ class TelemetryStreamPort(Protocol):
 
     def unwatch(self, device_id: UUID) -> None: ...
 
+    def is_live(self, device_id: UUID) -> bool:
+        """Every update of the device reaches the listener from now on (its subscription is answered on the
+        connection that is up), so what it delivered is current up to the push latency."""
+
     async def aclose(self) -> None: ...
 
 

@@ -2,7 +2,8 @@
 
 This module is the only code that knows ThingsBoard's WebSocket JSON (``/api/ws``, ``authCmd``, ``TIMESERIES``
 and ``ATTRIBUTES`` commands, ``subscriptionId`` updates with string values). It hands petit events to a
-listener: ``DeviceReadings`` (latest sample per changed key, numbers as numbers) and ``DeviceConnectivity``
+listener: ``DeviceReadings`` (latest sample per changed key, values still ThingsBoard's strings: typing them
+needs a strict REST read, see ``petit.thingsboard.keytypes``) and ``DeviceConnectivity``
 (derived from the connect/disconnect times ThingsBoard records as server attributes).
 
 The socket reconnects with jittered exponential backoff and resubscribes everything watched; a refused token
@@ -24,7 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from petit.thingsboard.mapping import typed_value
-from petit.thingsboard.models import Reading
+from petit.thingsboard.models import Reading, Value
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -40,7 +41,8 @@ _AUTH_CLOSE_CODES = frozenset({1007, 1008, 1011})
 
 @dataclass(frozen=True, slots=True)
 class DeviceReadings:
-    """New samples of one device: the latest per key that changed."""
+    """New samples of one device: the latest per key that changed, values as the WebSocket sent them (strings
+    from ThingsBoard); ``KeyTypes.typed`` gives them their stored types."""
 
     device_id: UUID
     readings: dict[str, Reading]
@@ -120,6 +122,12 @@ class ThingsBoardStream:
         """Watched devices whose subscription ThingsBoard has answered on the current socket."""
         return sum(1 for watch in self._watches.values() if watch.answered)
 
+    def is_live(self, device_id: UUID) -> bool:
+        """The device's subscription is answered on the socket that is up now: every update ThingsBoard pushes
+        for it arrives here (what lets petit answer reads from it)."""
+        watch = self._watches.get(device_id)
+        return watch is not None and watch.answered and self.connected.is_set()
+
     def watch(self, device_id: UUID) -> None:
         if device_id in self._watches or self._closed:
             return
@@ -176,6 +184,8 @@ class ThingsBoardStream:
             finally:
                 self._socket = None
                 self.connected.clear()
+                for watch in self._watches.values():
+                    watch.answered = False
             self.stats.disconnects += 1
             # Full jitter: every petit process lost ThingsBoard at once; they should not return in step.
             await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not a secret
@@ -234,11 +244,11 @@ class ThingsBoardStream:
         self.stats.updates += 1
         if cmd_id == watch.cmd_id:
             watch.answered = True
-            readings = _latest(data)
+            readings = _latest(data, typed=False)
             if readings:
                 self._emit(DeviceReadings(device_id=watch.device_id, readings=readings))
         else:
-            self._on_connectivity(watch, _latest(data))
+            self._on_connectivity(watch, _latest(data, typed=True))
 
     def _on_connectivity(self, watch: _Watch, values: dict[str, Reading]) -> None:
         for key, reading in values.items():
@@ -287,8 +297,10 @@ def _unsubscribe_cmds(watch: _Watch) -> list[dict[str, Any]]:
     return [dict(cmd, unsubscribe=True) for cmd in _subscribe_cmds(watch)]
 
 
-def _latest(data: dict[str, Any]) -> dict[str, Reading]:
-    """The newest non-null ``[ts, "value"]`` per key; TB sends ``[now, null]`` for keys without data."""
+def _latest(data: dict[str, Any], *, typed: bool) -> dict[str, Reading]:
+    """The newest non-null ``[ts, "value"]`` per key; TB sends ``[now, null]`` for keys without data.
+
+    ``typed`` reads numeric strings as numbers (connectivity timestamps); otherwise values stay as sent."""
     result: dict[str, Reading] = {}
     for key, samples in data.items():
         if not isinstance(samples, list):
@@ -301,10 +313,17 @@ def _latest(data: dict[str, Any]) -> dict[str, Reading]:
             if not isinstance(ts, int | float) or isinstance(ts, bool):
                 continue
             if best is None or ts >= best.ts_ms:
-                best = Reading(ts_ms=int(ts), value=typed_value(sample[1]))
+                value = sample[1]
+                best = Reading(ts_ms=int(ts), value=typed_value(value) if typed else _raw(value))
         if best is not None:
             result[str(key)] = best
     return result
+
+
+def _raw(value: Any) -> Value:
+    if isinstance(value, bool | int | float | str | dict | list):
+        return value
+    return str(value)
 
 
 __all__ = [

@@ -99,6 +99,9 @@ class FakeStream:
     def unwatch(self, device_id: uuid.UUID) -> None:
         self.devices.discard(device_id)
 
+    def is_live(self, device_id: uuid.UUID) -> bool:
+        return device_id in self.devices
+
     def deliver(self, event: StreamEvent) -> None:
         if event.device_id in self.devices:
             self._listener(event)

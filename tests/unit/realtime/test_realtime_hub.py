@@ -127,3 +127,29 @@ async def test_revocations_reach_the_open_streams(world: tuple[Hub, FakeThingsBo
     assert error == {"type": "error", "message": "Session revoked."}
     assert session.closing is not None
     assert session.closing.code == 4001
+
+
+async def test_latest_known_vouches_only_for_delivered_keys_of_streamed_devices(
+    world: tuple[Hub, FakeThingsBoard, Tokens],
+) -> None:
+    hub, tb, _ = world
+    device = await _device(tb)
+    assert hub.latest_known(device, ["power"]) is None  # not streamed here
+    session = _session(uuid.uuid4(), "a", device)
+    await hub.attach(session)
+    assert hub.latest_known(device, ["power"]) is None  # nothing delivered yet
+    tb.record_reading(device, "power", 5, ts_ms=1000)
+    # Delivered but still on its way through the hub: not vouched for, the caller reads ThingsBoard.
+    assert hub.latest_known(device, ["power"]) is None
+    assert await asyncio.wait_for(session.next_message(), 2) is not None
+    known = hub.latest_known(device, ["power"])
+    assert known is not None
+    assert known["power"].value == 5
+    tb.record_reading(device, "power", 4, ts_ms=500)  # an older sample does not win
+    await asyncio.sleep(0.05)
+    known = hub.latest_known(device, ["power"])
+    assert known is not None
+    assert known["power"].value == 5
+    assert hub.latest_known(device, ["power", "never"]) is None
+    await hub.detach(session)
+    assert hub.latest_known(device, ["power"]) is None
