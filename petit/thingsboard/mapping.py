@@ -144,9 +144,22 @@ def typed_value(value: Any) -> Value:
 
 def _reading(sample: Any) -> Reading:
     ts = _field(sample, "ts")
-    if ts is None:
+    if ts is None or isinstance(ts, bool):
         raise ThingsBoardProtocolError("telemetry sample without ts")
-    return Reading(ts_ms=int(ts), value=typed_value(_field(sample, "value")))
+    try:
+        ts_ms = int(ts)
+    except (TypeError, ValueError, OverflowError):
+        raise ThingsBoardProtocolError(f"telemetry sample with a ts that is not a time: {ts!r:.40}") from None
+    return Reading(ts_ms=ts_ms, value=typed_value(_field(sample, "value")))
+
+
+def _samples(key: str, value: Any) -> list[Any]:
+    """A key's samples; anything but a list (or nothing) is ThingsBoard breaking its own format."""
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise ThingsBoardProtocolError(f"telemetry for {key!r:.40} is not a list of samples")
+    return list(value)
 
 
 def latest_from_tb(data: Any, keys: list[str] | tuple[str, ...]) -> dict[str, Reading | None]:
@@ -154,7 +167,7 @@ def latest_from_tb(data: Any, keys: list[str] | tuple[str, ...]) -> dict[str, Re
         raise ThingsBoardProtocolError("latest telemetry is not an object")
     result: dict[str, Reading | None] = {}
     for key in keys:
-        samples = data.get(key) or []
+        samples = _samples(key, data.get(key))
         # TB answers a key that never reported with a sample whose value is null.
         first = samples[0] if samples else None
         result[key] = None if first is None or _field(first, "value") is None else _reading(first)
@@ -166,7 +179,7 @@ def history_from_tb(data: Any) -> dict[str, list[Reading]]:
         return {}
     if not isinstance(data, Mapping):
         raise ThingsBoardProtocolError("telemetry history is not an object")
-    return {str(key): [_reading(s) for s in samples or []] for key, samples in data.items()}
+    return {str(key): [_reading(s) for s in _samples(str(key), samples)] for key, samples in data.items()}
 
 
 def attributes_from_tb(data: Any) -> dict[str, Value]:
