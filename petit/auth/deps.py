@@ -6,9 +6,10 @@ from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petit.auth.errors import NotAuthenticatedError
+from petit.auth.errors import InvalidAccessTokenError, NotAuthenticatedError
 from petit.auth.repositories import RefreshTokenRepository
 from petit.auth.services import AuthService
+from petit.db.models import User
 from petit.lib.security import AccessClaims
 from petit.runtime import Runtime
 from petit.settings import Settings
@@ -52,3 +53,11 @@ def client_ip(request: Request[object, object, State], settings: Settings) -> st
         # The load balancer appends the address it saw; anything left of it is client-supplied and forgeable.
         return value.split(",")[-1].strip()
     return request.client.host if request.client else "unknown"
+
+
+async def current_user(session: AsyncSession, claims: AccessClaims) -> User:
+    """The token's account; a token that outlived its account (deleted since) is refused like a bad one."""
+    user = await UserRepository(session).get(claims.user_id)
+    if user is None:
+        raise InvalidAccessTokenError
+    return user

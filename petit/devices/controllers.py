@@ -10,8 +10,8 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter,
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petit.auth.deps import client_ip, provide_access_claims
-from petit.auth.errors import InvalidAccessTokenError, NotAuthenticatedError
+from petit.auth.deps import client_ip, current_user, provide_access_claims
+from petit.auth.errors import NotAuthenticatedError
 from petit.devices import errors
 from petit.devices.deps import provide_device_service
 from petit.devices.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH
@@ -21,7 +21,6 @@ from petit.errors import NO_CONTENT_RESPONSE, PlatformUnavailableError, problem_
 from petit.lib.security import AccessClaims
 from petit.realtime.events import device_revoked_task
 from petit.runtime import Runtime
-from petit.users.repositories import UserRepository
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 
@@ -68,10 +67,7 @@ class DeviceController(Controller):
         device_service: NamedDependency[DeviceService],
         db_session: NamedDependency[AsyncSession],
     ) -> DeviceRead:
-        user = await UserRepository(db_session).get(access_claims.user_id)
-        if user is None:
-            # The account was deleted after the token was issued.
-            raise InvalidAccessTokenError
+        user = await current_user(db_session, access_claims)
         return await device_service.create(user, data, idempotency_key=idempotency_key)
 
     @get(

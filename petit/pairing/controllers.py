@@ -9,9 +9,8 @@ from litestar.params import FromPath, JSONBody, SkipValidation
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petit.auth.deps import client_ip, provide_access_claims
-from petit.auth.errors import InvalidAccessTokenError, NotAuthenticatedError
-from petit.db.models import User
+from petit.auth.deps import client_ip, current_user, provide_access_claims
+from petit.auth.errors import NotAuthenticatedError
 from petit.devices.errors import DeviceNameTakenError, DeviceNotFoundError, DeviceRoleForbiddenError
 from petit.devices.repositories import DeviceRepository
 from petit.devices.roles import Capability
@@ -28,20 +27,11 @@ from petit.pairing.services import PairingService
 from petit.realtime.events import device_revoked_task
 from petit.runtime import Runtime
 from petit.settings import Settings
-from petit.users.repositories import UserRepository
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 _DEPENDENCIES = {
     "access_claims": Provide(provide_access_claims),
 }
-
-
-async def _user(db_session: AsyncSession, claims: AccessClaims) -> User:
-    user = await UserRepository(db_session).get(claims.user_id)
-    if user is None:
-        # The account was deleted after the token was issued.
-        raise InvalidAccessTokenError
-    return user
 
 
 class PairingController(Controller):
@@ -71,7 +61,7 @@ class PairingController(Controller):
         pairing_service: NamedDependency[PairingService],
         settings: NamedDependency[Settings],
     ) -> PairingStarted:
-        user = await _user(db_session, access_claims)
+        user = await current_user(db_session, access_claims)
         return await pairing_service.start(user, data, client_ip=client_ip(request, settings))
 
     @get(
@@ -135,7 +125,7 @@ class ClaimController(Controller):
         claim_service: NamedDependency[ClaimService],
         settings: NamedDependency[Settings],
     ) -> ClaimCodeCreated:
-        user = await _user(db_session, access_claims)
+        user = await current_user(db_session, access_claims)
         return await claim_service.create_code(user, client_ip=client_ip(request, settings))
 
     @post(
@@ -168,7 +158,7 @@ class ClaimController(Controller):
         claim_service: NamedDependency[ClaimService],
         settings: NamedDependency[Settings],
     ) -> DeviceRead:
-        user = await _user(db_session, access_claims)
+        user = await current_user(db_session, access_claims)
         return await claim_service.claim(
             user, data.device_name, data.claim_code, client_ip=client_ip(request, settings)
         )
@@ -205,7 +195,7 @@ class ReleaseController(Controller):
         settings: NamedDependency[Settings],
         runtime: NamedDependency[SkipValidation[Runtime]],
     ) -> Response[None]:
-        user = await _user(db_session, access_claims)
+        user = await current_user(db_session, access_claims)
         device, _ = await require_access(DeviceRepository(db_session), user.id, device_id, Capability.MANAGE)
         platform_id = device.platform_device_id
         await release_service.release(user, device, client_ip=client_ip(request, settings))

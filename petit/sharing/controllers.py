@@ -9,9 +9,8 @@ from litestar.params import FromPath, JSONBody, SkipValidation
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petit.auth.deps import client_ip, provide_access_claims
-from petit.auth.errors import InvalidAccessTokenError, NotAuthenticatedError
-from petit.db.models import User
+from petit.auth.deps import client_ip, current_user, provide_access_claims
+from petit.auth.errors import NotAuthenticatedError
 from petit.devices.errors import DeviceNameTakenError, DeviceNotFoundError, DeviceRoleForbiddenError
 from petit.devices.lifecycle import Actor
 from petit.errors import NO_CONTENT_RESPONSE, PlatformUnavailableError, problem_responses
@@ -32,7 +31,6 @@ from petit.sharing.schemas import (
     TransferRead,
 )
 from petit.sharing.services import SHARING_FLOW, TRANSFER_FLOW, SharingService, TransferService
-from petit.users.repositories import UserRepository
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 _DEPENDENCIES = {
@@ -40,14 +38,6 @@ _DEPENDENCIES = {
     "sharing_service": Provide(provide_sharing_service),
     "transfer_service": Provide(provide_transfer_service),
 }
-
-
-async def _user(db_session: AsyncSession, claims: AccessClaims) -> User:
-    user = await UserRepository(db_session).get(claims.user_id)
-    if user is None:
-        # The account was deleted after the token was issued.
-        raise InvalidAccessTokenError
-    return user
 
 
 def _actor(
@@ -192,7 +182,7 @@ class IncomingShareController(Controller):
         sharing_service: NamedDependency[SharingService],
         db_session: NamedDependency[AsyncSession],
     ) -> IncomingShareList:
-        return await sharing_service.incoming(await _user(db_session, access_claims))
+        return await sharing_service.incoming(await current_user(db_session, access_claims))
 
     @post(
         "/{share_id:uuid}/accept",
@@ -218,7 +208,7 @@ class IncomingShareController(Controller):
         db_session: NamedDependency[AsyncSession],
         runtime: NamedDependency[SkipValidation[Runtime]],
     ) -> Response[ShareRead]:
-        user = await _user(db_session, access_claims)
+        user = await current_user(db_session, access_claims)
         actor = _actor(SHARING_FLOW, request, access_claims, runtime)
         share, change = await sharing_service.accept(actor, user, share_id)
         return Response(
@@ -252,7 +242,7 @@ class IncomingShareController(Controller):
         db_session: NamedDependency[AsyncSession],
         runtime: NamedDependency[SkipValidation[Runtime]],
     ) -> Response[None]:
-        user = await _user(db_session, access_claims)
+        user = await current_user(db_session, access_claims)
         await sharing_service.decline(_actor(SHARING_FLOW, request, access_claims, runtime), user, share_id)
         return Response(None, status_code=HTTP_204_NO_CONTENT)
 
@@ -343,7 +333,7 @@ class TransferController(Controller):
         db_session: NamedDependency[AsyncSession],
         runtime: NamedDependency[SkipValidation[Runtime]],
     ) -> Response[TransferAccepted]:
-        user = await _user(db_session, access_claims)
+        user = await current_user(db_session, access_claims)
         actor = _actor(TRANSFER_FLOW, request, access_claims, runtime)
         result, change, previous_owner = await transfer_service.accept(
             actor, user, transfer_id, keep_shares=data.keep_shares

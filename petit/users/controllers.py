@@ -4,11 +4,10 @@ from litestar import Controller, Request, get
 from litestar.datastructures import State
 from litestar.di import Provide
 
-from petit.auth.deps import provide_access_claims
-from petit.auth.errors import InvalidAccessTokenError, NotAuthenticatedError
+from petit.auth.deps import current_user, provide_access_claims
+from petit.auth.errors import NotAuthenticatedError
 from petit.errors import problem_responses
 from petit.runtime import runtime_of
-from petit.users.repositories import UserRepository
 from petit.users.schemas import UserRead
 
 
@@ -32,8 +31,5 @@ class UserController(Controller):
         runtime = runtime_of(request.app)
         access_claims = await provide_access_claims(request, runtime)
         async with runtime.read_sessionmaker() as session:
-            user = await UserRepository(session).get(access_claims.user_id)
-        if user is None:
-            # The account was deleted after the token was issued.
-            raise InvalidAccessTokenError
+            user = await current_user(session, access_claims)
         return UserRead.model_validate(user, from_attributes=True)
