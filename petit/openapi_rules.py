@@ -4,26 +4,34 @@ Litestar builds the document from the handlers; a few facts live elsewhere and a
 so the served ``/schema/openapi.json`` and ``porto_contract/openapi.json`` state them on every operation:
 
 * request and response models that refuse unknown fields (pydantic ``extra="forbid"``) say
-  ``additionalProperties: false``;
+  ``additionalProperties: false``, and a model's own ``json_schema_extra`` (rules across fields) is applied;
 * every operation that needs a bearer token can answer 503 ``redis_unavailable`` (token revocation is checked
   in Redis, and petit refuses rather than skip the check);
 * every operation with parameters can answer 422 ``validation_failed`` (the query guard and the parameter
   decoder), and one with path parameters 404;
 * Litestar's own 400 "Validation Exception" entry is dropped: petit never answers with that shape (validation
-  failures are 422 problems, see :mod:`petit.errors`).
+  failures are 422 problems, see :mod:`petit.errors`);
+* a free-form JSON value in a request (device metadata, settings, command params, ingested telemetry) is a
+  ``JsonValue``: any JSON whose numbers lie in the signed 64-bit range, the bound :mod:`petit.lib.jsonguard`
+  enforces on every body. Responses keep "any JSON": what ThingsBoard hands back (a double set by an operator,
+  a device's reply) is not petit's to bound.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Reference
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, Schema
 from pydantic import BaseModel
 
 from petit.errors import PROBLEM_MEDIA_TYPE, CacheUnavailableError, ValidationFailedError
+from petit.lib.jsonguard import INT64_MAX, INT64_MIN
+from petit.lib.schema import JSON_VALUE_REF
 
 if TYPE_CHECKING:
-    from litestar.openapi.spec import OpenAPI, Operation, Schema
+    from collections.abc import Iterator
+
+    from litestar.openapi.spec import OpenAPI, Operation
 
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _PROBLEM_REF = Reference(ref="#/components/schemas/ProblemDetail")
@@ -93,10 +101,114 @@ def _finish_operation(operation: Operation) -> None:
         )
 
 
-def _close_schema(name: str, schema: Schema, models: dict[str, type[BaseModel]]) -> None:
+def _finish_component(name: str, schema: Schema, models: dict[str, type[BaseModel]]) -> None:
     model = models.get(name)
-    if model is not None and model.model_config.get("extra") == "forbid" and schema.type is not None:
+    if model is None:
+        return
+    if model.model_config.get("extra") == "forbid" and schema.type is not None:
         schema.additional_properties = False
+    # A model-wide rule (say, "exactly one of function or method") as pydantic states it; Litestar reads only
+    # field-level extras, so the model's are applied here, in JSON Schema's own words.
+    extra = model.model_config.get("json_schema_extra")
+    if isinstance(extra, dict):
+        aliases = schema.field_aliases()
+        for key, value in extra.items():
+            setattr(schema, aliases.get(key, key), value)
+
+
+_JSON_VALUE_REF = JSON_VALUE_REF
+JSON_VALUE = _JSON_VALUE_REF.rsplit("/", 1)[-1]
+
+
+def _json_value_schema() -> Schema:
+    ref = Reference(ref=_JSON_VALUE_REF)
+    return Schema(
+        description="Any JSON value; numbers (integers and floats) within the signed 64-bit range",
+        any_of=[
+            Schema(type=OpenAPIType.STRING),
+            Schema(type=OpenAPIType.BOOLEAN),
+            Schema(type=OpenAPIType.NULL),
+            Schema(type=OpenAPIType.NUMBER, minimum=INT64_MIN, maximum=INT64_MAX),
+            Schema(type=OpenAPIType.ARRAY, items=ref),
+            Schema(type=OpenAPIType.OBJECT, additional_properties=ref),
+        ],
+    )
+
+
+_ANY_KEEPS = frozenset({"description", "title", "examples"})
+
+
+def _is_any(schema: object) -> bool:
+    """An empty schema (``{}``, perhaps with a description): pydantic's ``Any``."""
+    if not isinstance(schema, Schema):
+        return False
+    return all(
+        getattr(schema, name) is None for name in Schema.__dataclass_fields__ if name not in _ANY_KEEPS
+    )
+
+
+def _as_json_value(schema: Schema) -> Reference:
+    return Reference(ref=_JSON_VALUE_REF, description=schema.description)
+
+
+def _children(schema: Schema) -> Iterator[Schema | Reference]:
+    # Raw dicts (a model's own json_schema_extra) are JSON Schema already and hold no pydantic ``Any``.
+    candidates: list[object] = [
+        *(schema.properties or {}).values(),
+        schema.items,
+        schema.additional_properties,
+    ]
+    for name in ("all_of", "any_of", "one_of"):
+        candidates.extend(getattr(schema, name) or ())
+    yield from (child for child in candidates if isinstance(child, Schema | Reference))
+
+
+def _bound_json_values(schema: Schema) -> None:
+    """Replace every ``Any`` under ``schema`` by a ``JsonValue`` reference, in place."""
+    stack = [schema]
+    while stack:
+        current = stack.pop()
+        for name in ("items", "additional_properties"):
+            if _is_any(getattr(current, name)):
+                setattr(current, name, _as_json_value(getattr(current, name)))
+        if current.type == OpenAPIType.OBJECT and current.additional_properties is None:
+            # An open object (a model that ignores extras): the extras still pass the body guard.
+            current.additional_properties = Reference(ref=_JSON_VALUE_REF)
+        if current.properties:
+            for key, child in current.properties.items():
+                if _is_any(child):
+                    current.properties[key] = _as_json_value(child)  # type: ignore[arg-type]
+        for name in ("all_of", "any_of", "one_of"):
+            members = getattr(current, name)
+            if members:
+                setattr(current, name, [_as_json_value(m) if _is_any(m) else m for m in members])
+        stack.extend(child for child in _children(current) if isinstance(child, Schema))
+
+
+def _request_schemas(openapi: OpenAPI) -> list[Schema]:
+    """Every schema a request body uses: inline ones and the components they reach."""
+    components = openapi.components.schemas if openapi.components and openapi.components.schemas else {}
+    found: list[Schema] = []
+    seen: set[str] = set()
+    stack: list[Schema | Reference] = []
+    for path_item in (openapi.paths or {}).values():
+        for method in _METHODS:
+            operation = getattr(path_item, method, None)
+            body = getattr(operation, "request_body", None)
+            for media in (getattr(body, "content", None) or {}).values():
+                if media.schema is not None:
+                    stack.append(media.schema)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Reference):
+            name = item.ref.rsplit("/", 1)[-1]
+            if name in seen or name not in components:
+                continue
+            seen.add(name)
+            item = components[name]
+        found.append(item)
+        stack.extend(_children(item))
+    return found
 
 
 def finish_openapi(openapi: OpenAPI) -> OpenAPI:
@@ -104,7 +216,12 @@ def finish_openapi(openapi: OpenAPI) -> OpenAPI:
     models = _models(BaseModel)
     components = openapi.components.schemas if openapi.components else None
     for name, schema in (components or {}).items():
-        _close_schema(name, schema, models)
+        _finish_component(name, schema, models)
+    request_schemas = _request_schemas(openapi)
+    for schema in request_schemas:
+        _bound_json_values(schema)
+    if components is not None and request_schemas:
+        components[JSON_VALUE] = _json_value_schema()
     for path_item in (openapi.paths or {}).values():
         for method in _METHODS:
             operation = getattr(path_item, method, None)

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from petit.commands.schemas import DEFAULT_MAX_TIMEOUT_MS
+from petit.gateway.schemas import DEFAULT_TOKEN_MAX_LIFETIME_MIN
 from petit.thingsboard.models import ThingsBoardConfig
 
 #: The JWT secret petit ships with so that ``petit dev`` works out of the box. Refused outside development.
@@ -165,7 +167,7 @@ class TelemetrySettings(_Group):
 class CommandSettings(_Group):
     params_max_bytes: int = Field(default=8 * 1024, ge=16)
     """Largest command ``params`` (as compact JSON) sent to a device."""
-    max_timeout_ms: int = Field(default=60_000, ge=100)
+    max_timeout_ms: int = Field(default=DEFAULT_MAX_TIMEOUT_MS, ge=100)
     """Longest a client may ask petit to wait for a device's reply."""
     timeout_margin_s: float = Field(default=2.0, ge=0)
     """Extra wait past a command's timeout for ThingsBoard to report it, before petit gives up itself."""
@@ -233,7 +235,7 @@ class ProvisioningSettings(_Group):
     """How long an owner's approval to re-provision a factory-reset device stays usable."""
     token_lifetime_min: int = Field(default=30, ge=1)
     """Default lifetime of a gateway provisioning token (seed 004) when the owner names none."""
-    token_max_lifetime_min: int = Field(default=7 * 24 * 60, ge=1)
+    token_max_lifetime_min: int = Field(default=DEFAULT_TOKEN_MAX_LIFETIME_MIN, ge=1)
     """Longest lifetime an owner may ask for; a token that never expires must be asked for explicitly."""
 
     @model_validator(mode="after")

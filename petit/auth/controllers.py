@@ -21,6 +21,7 @@ from petit.auth import errors
 from petit.auth.deps import client_ip, provide_access_claims, provide_auth_service
 from petit.auth.schemas import (
     CompatCredentials,
+    CompatSignupCredentials,
     CompatToken,
     LoginRequest,
     RefreshRequest,
@@ -136,7 +137,7 @@ class AuthCompatController(Controller):
         responses=problem_responses(errors.MissingCredentialsError, errors.EmailTakenError),
     )
     async def signup(
-        self, data: JSONBody[CompatCredentials], auth_service: NamedDependency[AuthService]
+        self, data: JSONBody[CompatSignupCredentials], auth_service: NamedDependency[AuthService]
     ) -> UserRead:
         email, password = _required(data)
         try:

@@ -4,10 +4,13 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from petit.lib.schema import CamelModel
+from petit.lib.text import CONTROL, WHITESPACE
 
-# Deliberately loose: the only real proof of an address is a mail that arrives. This rejects obvious junk.
-# The OpenAPI document states the same rule (surrounding whitespace trimmed): what it allows is accepted.
-EMAIL_PATTERN = r"^\s*[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+\s*$"
+# Deliberately loose: the only real proof of an address is a mail that arrives. This rejects obvious junk
+# (and control characters, which would end up in logs and in ThingsBoard's customer titles). The OpenAPI
+# document states the same rule (surrounding whitespace trimmed): what it allows is accepted.
+_ATOM = rf"[^@.{WHITESPACE}{CONTROL}]+"
+EMAIL_PATTERN = rf"^[{WHITESPACE}]*[^@{WHITESPACE}{CONTROL}]+@{_ATOM}(?:\.{_ATOM})+[{WHITESPACE}]*$"
 _EMAIL_RE = re.compile(EMAIL_PATTERN)
 _MAX_EMAIL_LENGTH = 254
 
@@ -65,13 +68,49 @@ class TokenPair(CamelModel):
 
 
 class CompatCredentials(CamelModel):
-    """The body of seed 003's ``POST /signup`` and ``POST /login``: both fields checked by the handler."""
+    """The body of seed 003's ``POST /login``: both fields checked by the handler (400 when missing).
+
+    The document states what a request must hold to be served (both fields, as strings, the address as
+    :data:`Email` checks it); the model stays lenient so that a missing field answers seed 003's 400, not 422.
+    """
 
     # Seed 003 clients may send more than these two fields; the original API ignored the rest, so does this.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"required": ["email", "password"]})
 
-    email: str | None = Field(default=None, examples=["ada@example.com"])
-    password: str | None = Field(default=None, examples=["correct horse battery"])
+    email: str | None = Field(
+        default=None,
+        json_schema_extra={
+            "type": "string",
+            "pattern": EMAIL_PATTERN,
+            "maxLength": _MAX_EMAIL_LENGTH,
+            "examples": ["ada@example.com"],
+        },
+    )
+    password: str | None = Field(
+        default=None,
+        json_schema_extra={
+            "type": "string",
+            "minLength": 1,
+            "maxLength": PASSWORD_MAX_LENGTH,
+            "examples": ["correct horse battery"],
+        },
+    )
+
+
+class CompatSignupCredentials(CompatCredentials):
+    """The body of seed 003's ``POST /signup``: as the login's, with the signup's password policy."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"required": ["email", "password"]})
+
+    password: str | None = Field(
+        default=None,
+        json_schema_extra={
+            "type": "string",
+            "minLength": PASSWORD_MIN_LENGTH,
+            "maxLength": PASSWORD_MAX_LENGTH,
+            "examples": ["correct horse battery"],
+        },
+    )
 
 
 class CompatToken(TokenPair):

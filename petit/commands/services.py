@@ -15,6 +15,7 @@ from petit.commands.errors import (
     InvalidSettingsError,
     SettingsTooLargeError,
 )
+from petit.commands.schemas import MAX_SETTINGS_KEYS, SETTINGS_KEY_PATTERN
 from petit.errors import PlatformUnavailableError
 from petit.telemetry.services import platform_device
 from petit.thingsboard.errors import ThingsBoardTimeoutError
@@ -28,8 +29,7 @@ if TYPE_CHECKING:
     from petit.thingsboard.models import Value
     from petit.thingsboard.port import ThingsBoardPort
 
-MAX_SETTINGS_KEYS = 100
-_KEY = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+_KEY = re.compile(SETTINGS_KEY_PATTERN)
 
 
 def json_size(value: Any) -> int:

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 from petit.devices.roles import Role
 from petit.lib.clock import as_utc
 from petit.lib.schema import CamelModel
+from petit.lib.text import trimmed_text
 
 NAME_MAX_LENGTH = 64
 LABEL_MAX_LENGTH = 128
@@ -20,16 +21,8 @@ METADATA_MAX_BYTES = 4096
 # Control characters and line breaks in a name end up in logs and in ThingsBoard's UI: refused. Surrounding
 # whitespace is trimmed. One regular expression states the whole rule, length included, so the OpenAPI doc
 # says exactly what is accepted (a client or a fuzzer that follows it is never refused).
-_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
-
-
-def _trimmed_text(min_length: int, max_length: int) -> str:
-    inner = rf"[^\s{_CONTROL}](?:[^{_CONTROL}]{{0,{max_length - 2}}}[^\s{_CONTROL}])?"
-    return rf"^\s*{inner if min_length else f'(?:{inner})?'}\s*$"
-
-
-NAME_PATTERN = _trimmed_text(1, NAME_MAX_LENGTH)
-LABEL_PATTERN = _trimmed_text(0, LABEL_MAX_LENGTH)
+NAME_PATTERN = trimmed_text(1, NAME_MAX_LENGTH)
+LABEL_PATTERN = trimmed_text(0, LABEL_MAX_LENGTH)
 
 
 def _trimmed(pattern: str, what: str) -> Callable[[object], object]:
@@ -62,6 +55,10 @@ DeviceLabel = Annotated[
     BeforeValidator(_trimmed(LABEL_PATTERN, f"at most {LABEL_MAX_LENGTH}")),
     Field(json_schema_extra={"pattern": LABEL_PATTERN, "examples": ["left of the window"]}),
 ]
+# Optional forms: Litestar drops a union member's own schema extras, so the pattern is stated on the field
+# (JSON Schema applies ``pattern`` to strings only; null stays allowed).
+OptionalDeviceName = Annotated[DeviceName | None, Field(json_schema_extra={"pattern": NAME_PATTERN})]
+OptionalDeviceLabel = Annotated[DeviceLabel | None, Field(json_schema_extra={"pattern": LABEL_PATTERN})]
 DeviceMetadata = Annotated[
     dict[str, Any],
     Field(description=f"Free-form app data (at most {METADATA_MAX_BYTES} bytes as JSON)"),
@@ -71,15 +68,15 @@ DeviceMetadata = Annotated[
 
 class DeviceCreate(CamelModel):
     name: DeviceName = Field(description="Unique among your devices; 1-64 printable characters, trimmed")
-    label: DeviceLabel | None = None
+    label: OptionalDeviceLabel = None
     metadata: DeviceMetadata = Field(default_factory=dict)
 
 
 class DeviceUpdate(CamelModel):
     """Only the fields present change; ``label: null`` clears the label."""
 
-    name: DeviceName | None = None
-    label: DeviceLabel | None = None
+    name: OptionalDeviceName = None
+    label: OptionalDeviceLabel = None
     metadata: DeviceMetadata | None = None
 
 

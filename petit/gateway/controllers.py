@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody
+from litestar.enums import RequestEncodingType
+from litestar.params import BodyKwarg, FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from petit.auth.deps import client_ip, provide_access_claims
@@ -26,12 +27,20 @@ from petit.gateway.schemas import (
 )
 from petit.gateway.services import GatewayService
 from petit.lib.security import AccessClaims
+from petit.lib.text import WHITESPACE
 from petit.lib.throttle import TooManyAttemptsError
 from petit.settings import Settings
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 
 INGEST_PATH = "/gateway/device-data/ingest"
+
+
+#: Telemetry as ThingsBoard takes it: one JSON object of at least one key, none blank (the service checks it).
+TELEMETRY_BODY = BodyKwarg(
+    media_type=RequestEncodingType.JSON,
+    schema_extra={"minProperties": 1, "propertyNames": {"pattern": f"[^{WHITESPACE}]"}},
+)
 
 
 class GatewayController(Controller):
@@ -113,7 +122,7 @@ class GatewayController(Controller):
     async def ingest_device_data(
         self,
         request: Request[object, object, State],
-        data: JSONBody[dict[str, Any]],
+        data: Annotated[dict[str, Any], TELEMETRY_BODY],
         gateway_service: NamedDependency[GatewayService],
         settings: NamedDependency[Settings],
     ) -> IngestAccepted:

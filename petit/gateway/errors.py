@@ -33,7 +33,7 @@ class InvalidApiKeyError(PetitError):
 class InvalidTelemetryError(PetitError):
     code = "invalid_telemetry"
     status = 422
-    title = "Telemetry must be a non-empty JSON object"
+    title = "Telemetry must be a non-empty JSON object of named values"
 
 
 class InvalidTokenLifetimeError(PetitError):

@@ -13,10 +13,28 @@ class SnakeModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: The deployment's bound is PETIT_PROVISIONING__TOKEN_MAX_LIFETIME_MIN; the document states its default.
+DEFAULT_TOKEN_MAX_LIFETIME_MIN = 7 * 24 * 60
+
+
 class ProvisioningTokenCreate(SnakeModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        # A lifetime and never_expires together contradict each other (refused with 422 by the service).
+        json_schema_extra={
+            "not": {
+                "required": ["never_expires", "lifetime_minutes"],
+                "properties": {"never_expires": {"const": True}, "lifetime_minutes": {"type": "integer"}},
+            }
+        },
+    )
+
     notes: str | None = Field(default=None, max_length=500)
     lifetime_minutes: int | None = Field(
-        default=None, ge=1, description="Minutes until the token expires; default 30"
+        default=None,
+        ge=1,
+        json_schema_extra={"maximum": DEFAULT_TOKEN_MAX_LIFETIME_MIN},
+        description=f"Minutes until the token expires; default 30, at most {DEFAULT_TOKEN_MAX_LIFETIME_MIN}",
     )
     never_expires: StrictBool = Field(
         default=False,

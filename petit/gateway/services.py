@@ -38,6 +38,7 @@ from petit.gateway.schemas import (
 from petit.lib.clock import as_utc
 from petit.lib.secrets import new_secret
 from petit.lib.throttle import Subjects, TooManyAttemptsError, credential_digest
+from petit.thingsboard.errors import ThingsBoardBadRequestError
 
 if TYPE_CHECKING:
     import uuid
@@ -204,12 +205,21 @@ class GatewayService:
             if wait:
                 raise TooManyAttemptsError(wait)
             raise InvalidApiKeyError
-        if not isinstance(payload, dict) or not payload or not all(isinstance(k, str) for k in payload):
+        if (
+            not isinstance(payload, dict)
+            or not payload
+            or not all(isinstance(k, str) and k.strip() for k in payload)
+        ):
             raise InvalidTelemetryError
         device = await self._devices.get(key.device_id)
         if device is None:  # pragma: no cover - the foreign key cascades
             raise InvalidApiKeyError
-        await self._tb.save_readings(device.platform_device_id, payload)
+        try:
+            await self._tb.save_readings(device.platform_device_id, payload)
+        except ThingsBoardBadRequestError as exc:
+            # The platform refused the data itself (say, a malformed {"ts", "values"} entry): the device's
+            # mistake, not an upstream failure.
+            raise InvalidTelemetryError(f"the device platform refused it: {str(exc)[:200]}") from exc
 
     async def latest(self, *, user_id: uuid.UUID, device_id: uuid.UUID) -> GatewayLatestTelemetry:
         device = await self._owned(user_id, device_id, Capability.READ)

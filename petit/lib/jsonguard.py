@@ -9,8 +9,10 @@ fuzz tests. It refuses, in this order:
   thousand ``[`` exhausts the interpreter's stack (a RecursionError, which would otherwise be a 500);
 * text that is not JSON (400);
 * strings (keys included) holding NUL or lone surrogates, which PostgreSQL refuses in ``text`` and ``jsonb``,
-  and integers outside a signed 64-bit range, which neither PostgreSQL's ``bigint`` nor ThingsBoard's
-  ``long`` can hold (422, naming the field as a dotted path).
+  and numbers outside the signed 64-bit range (422, naming the field as a dotted path): neither PostgreSQL's
+  ``bigint`` nor ThingsBoard's ``long`` holds such an integer (ThingsBoard refuses "big integer values"), and
+  floats are held to the same bound so that the rule is one JSON Schema ``minimum``/``maximum``
+  (``JsonValue`` in :mod:`petit.openapi_rules`), which cannot tell ``1e19`` from ``10000000000000000000``.
 """
 
 from __future__ import annotations
@@ -92,15 +94,18 @@ def check_values(value: Any) -> None:
         elif isinstance(item, str):
             if _BAD_CHARS.search(item):
                 errors.append(FieldError(field=_printable(path), message=_BAD_TEXT))
-        elif isinstance(item, int) and not isinstance(item, bool) and not INT64_MIN <= item <= INT64_MAX:
-            errors.append(
-                FieldError(field=_printable(path), message="integer out of the signed 64-bit range")
-            )
+        elif (
+            isinstance(item, int | float)
+            and not isinstance(item, bool)
+            and not INT64_MIN <= item <= INT64_MAX
+        ):
+            errors.append(FieldError(field=_printable(path), message=_OUT_OF_RANGE))
     if errors:
         raise ValidationFailedError(errors=errors)
 
 
 _BAD_TEXT = "must not contain NUL characters or unpaired surrogates"
+_OUT_OF_RANGE = "number out of the signed 64-bit range"
 
 
 _INTEGER = re.compile(r"[+-]?\d+")

@@ -3,6 +3,10 @@
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+#: The OpenAPI component every free-form JSON value in a request refers to (built by petit.openapi_rules):
+#: any JSON whose numbers fit the signed 64-bit range the body guard enforces.
+JSON_VALUE_REF = "#/components/schemas/JsonValue"
+
 
 class CamelModel(BaseModel):
     model_config = ConfigDict(

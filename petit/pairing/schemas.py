@@ -3,14 +3,14 @@ from datetime import datetime
 
 from pydantic import Field, field_validator
 
-from petit.devices.schemas import DeviceLabel, DeviceName
+from petit.devices.schemas import DeviceName, OptionalDeviceLabel
 from petit.lib.clock import as_utc
 from petit.lib.schema import CamelModel
 
 
 class PairingCreate(CamelModel):
     name: DeviceName = Field(description="The name the device gets once paired; unique among your devices")
-    label: DeviceLabel | None = None
+    label: OptionalDeviceLabel = None
 
 
 class PairingStarted(CamelModel):

@@ -11,6 +11,7 @@ from petit.auth.deps import provide_access_claims
 from petit.auth.errors import NotAuthenticatedError
 from petit.devices.errors import DeviceNotFoundError, DeviceRoleForbiddenError
 from petit.errors import PlatformUnavailableError, problem_responses
+from petit.lib.text import WHITESPACE
 from petit.runtime import runtime_of
 from petit.telemetry import errors
 from petit.telemetry.deps import telemetry_reads
@@ -26,17 +27,29 @@ from petit.thingsboard.models import Reading
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 
-_KEY_PATTERN = r"\s*[A-Za-z0-9_.:\-]{1,64}\s*"
+_KEY_PATTERN = rf"[{WHITESPACE}]*[A-Za-z0-9_.:\-]{{1,64}}[{WHITESPACE}]*"
+_KEY_LIST = rf"{_KEY_PATTERN}(?:,{_KEY_PATTERN}){{0,{MAX_KEYS - 1}}}"
 #: What ``parse_keys`` accepts, for the OpenAPI document (the service checks it, with its own error code).
-KEYS_PATTERN = rf"^(?:\s*|{_KEY_PATTERN}(?:,{_KEY_PATTERN}){{0,{MAX_KEYS - 1}}})$"
+KEYS_PATTERN = rf"^(?:[{WHITESPACE}]*|{_KEY_LIST})$"
+REQUIRED_KEYS_PATTERN = rf"^{_KEY_LIST}$"
+_KEYS_DESCRIPTION = "Comma-separated telemetry keys (1-50, each 1-64 of A-Z a-z 0-9 _ . - :)"
 
 KeysParam = Annotated[
     str | None,
     QueryParameter(
         name="keys",
-        description="Comma-separated telemetry keys (1-50, each 1-64 of A-Z a-z 0-9 _ . - :)",
+        description=_KEYS_DESCRIPTION,
         max_length=50 * 65,
         schema_extra={"pattern": KEYS_PATTERN},
+    ),
+]
+RequiredKeysParam = Annotated[
+    str,
+    QueryParameter(
+        name="keys",
+        description=_KEYS_DESCRIPTION,
+        max_length=50 * 65,
+        schema_extra={"pattern": REQUIRED_KEYS_PATTERN},
     ),
 ]
 
@@ -126,7 +139,7 @@ class TelemetryController(Controller):
         *,
         request: Request[object, object, State],
         device_id: FromPath[uuid.UUID],
-        keys: KeysParam = None,
+        keys: RequiredKeysParam,
         start_ts: Annotated[int | None, QueryParameter(name="startTs", ge=0)] = None,
         end_ts: Annotated[int | None, QueryParameter(name="endTs", ge=0)] = None,
         limit: Annotated[int, QueryParameter(name="limit", ge=1, le=10_000)] = 100,

@@ -230,3 +230,14 @@ async def test_ingest_refuses_bad_keys_and_bad_bodies(gateway: Gateway) -> None:
     assert no_header.headers["www-authenticate"].startswith("Bearer")
     assert_problem(await ingest(gateway, "not-a-key", {"t": 1}), 401, "invalid_api_key")
     assert_problem(await ingest(gateway, body["api_key"], {}), 422, "invalid_telemetry")
+    # Found by schemathesis: a blank key, or an entry ThingsBoard refuses, is the device's mistake (422), not
+    # an upstream failure (it was a 502).
+    assert_problem(await ingest(gateway, body["api_key"], {"": False}), 422, "invalid_telemetry")
+    assert_problem(await ingest(gateway, body["api_key"], {" \t": 1}), 422, "invalid_telemetry")
+    assert (await ingest(gateway, body["api_key"], {"t ": 1})).status_code == 200
+    # Whatever else ThingsBoard refuses as a bad request is the data's fault too.
+    gateway.emulator.faults.rest_errors(status=400)
+    try:
+        assert_problem(await ingest(gateway, body["api_key"], {"t": 2}), 422, "invalid_telemetry")
+    finally:
+        gateway.emulator.faults.clear()

@@ -49,6 +49,9 @@ def test_undecodable_is_malformed(raw: bytes) -> None:
         ({"k\u0000": 1}, "k\ufffd"),
         ({"n": 2**63}, "n"),
         ({"n": [-(2**63) - 1]}, "n[0]"),
+        # Floats obey the same bound: the document's JsonValue states one minimum/maximum for all numbers.
+        ({"f": 1e19}, "f"),
+        ({"f": {"g": -1.5e300}}, "f.g"),
     ],
 )
 def test_unstorable_values_name_their_field(doc: object, field: str) -> None:
@@ -59,6 +62,10 @@ def test_unstorable_values_name_their_field(doc: object, field: str) -> None:
 
 def test_int64_bounds_pass() -> None:
     assert check_json(json.dumps([2**63 - 1, -(2**63)]).encode()) == [2**63 - 1, -(2**63)]
+
+
+def test_floats_inside_the_bounds_pass() -> None:
+    assert check_json(b"[1.5, -2.5e18, 9.2e18, 1e-300]") == [1.5, -2.5e18, 9.2e18, 1e-300]
 
 
 @pytest.mark.parametrize("value", ["9" * 20, "9" * 10_000, "-9223372036854775809", "a\u0000"])
