@@ -47,6 +47,7 @@ import pytest
 import uvicorn
 
 from petit.app import create_app
+from tests.emulated import thingsboard_settings
 from thingsboard_emulator import Emulator
 
 if TYPE_CHECKING:
@@ -104,16 +105,7 @@ def emulator() -> Iterator[Emulator]:
 
 @pytest.fixture
 def petit_url(make_settings: Callable[..., Settings], emulator: Emulator) -> Iterator[str]:
-    settings = make_settings(
-        thingsboard={
-            "url": emulator.http_url,
-            "username": "tenant@thingsboard.org",
-            "password": "tenant",
-            "mqtt_host": "127.0.0.1",
-            "mqtt_port": emulator.mqtt_port,
-            "request_timeout_s": 2.0,
-        }
-    )
+    settings = make_settings(thingsboard=thingsboard_settings(emulator))
     with _Server(create_app(settings)) as server:
         yield server.url
 

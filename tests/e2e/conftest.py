@@ -24,6 +24,7 @@ from firmware.sim.fleet import Fleet
 from firmware.sim.world import World
 from petit.app import create_app
 from porto_contract.client import DeviceClient, PortoClient
+from tests.emulated import thingsboard_settings
 from thingsboard_emulator import Emulator
 
 if TYPE_CHECKING:
@@ -180,14 +181,7 @@ def emulator() -> Iterator[Emulator]:
 def stack(make_settings: Callable[..., Settings], emulator: Emulator) -> Iterator[Stack]:
     keys = {"device_key": f"pk-{secrets.token_hex(8)}", "device_secret": f"ps-{secrets.token_hex(16)}"}
     settings = make_settings(
-        thingsboard={
-            "url": emulator.http_url,
-            "username": "tenant@thingsboard.org",
-            "password": "tenant",
-            "mqtt_host": "127.0.0.1",
-            "mqtt_port": emulator.mqtt_port,
-            "request_timeout_s": 2.0,
-        },
+        thingsboard=thingsboard_settings(emulator),
         ownership={"pairing_watch_interval_s": 0.1},
         provisioning=keys,
     )

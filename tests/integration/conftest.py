@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.emulated import thingsboard_settings
 from thingsboard_emulator import Emulator
 
 if TYPE_CHECKING:
@@ -25,13 +26,4 @@ async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
 @pytest.fixture
 def tb_settings(make_settings: Callable[..., Settings], emulator: Emulator) -> Settings:
     """This test's settings, pointed at the emulator as petit's tenant administrator."""
-    return make_settings(
-        thingsboard={
-            "url": emulator.http_url,
-            "username": "tenant@thingsboard.org",
-            "password": "tenant",
-            "mqtt_host": "127.0.0.1",
-            "mqtt_port": emulator.mqtt_port,
-            "request_timeout_s": 1.0,
-        }
-    )
+    return make_settings(thingsboard=thingsboard_settings(emulator, request_timeout_s=1.0))
