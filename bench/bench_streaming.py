@@ -257,6 +257,9 @@ class World:
     devices: list[tuple[str, str]] = field(default_factory=list)  # (device id, MQTT token)
     user_tokens: list[str] = field(default_factory=list)  # per device: its owner's access token
     tb_token: str = ""
+    #: --tracemalloc: where petit writes its allocation snapshots (a number appended per mark).
+    tracemalloc: str = ""
+    marks: int = 0
 
 
 async def setup_world(world: World, device_count: int) -> None:
@@ -287,6 +290,46 @@ async def setup_world(world: World, device_count: int) -> None:
     world.user_tokens = [a for _, _, a in made]
 
 
+async def mark_petit(world: World) -> None:
+    """Have petit collect garbage (and snapshot its allocations with --tracemalloc); wait until it has."""
+    world.marks += 1
+    mark = Path(f"{world.stats_path}.mark")
+    os.kill(world.petit_pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if mark.read_text() == str(world.marks):  # noqa: ASYNC240 - tiny, local
+                return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("petit did not answer the mark signal")
+
+
+def print_allocations(path: str, before: int, after: int, connections: int) -> None:
+    """What petit allocated for the connections, biggest first, per connection."""
+    import tracemalloc  # noqa: PLC0415 - --tracemalloc only
+
+    old = tracemalloc.Snapshot.load(f"{path}.{before}")
+    new = tracemalloc.Snapshot.load(f"{path}.{after}")
+    n = max(1, connections)
+    total = sum(s.size_diff for s in new.compare_to(old, "filename"))
+    print(f"tracemalloc: {total / n / 1024:.1f} KiB/conn traced (Python allocations only)", flush=True)
+    for group in ("filename", "lineno"):
+        print(f"  by {group}:", flush=True)
+        for stat in new.compare_to(old, group)[:25]:
+            frame = stat.traceback[0]
+            where = frame.filename.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
+            label = where if group == "filename" else f"{where}:{frame.lineno}"
+            print(
+                f"    {stat.size_diff / n:8.0f} B/conn {stat.count_diff / n:6.1f} blocks/conn  {label}",
+                flush=True,
+            )
+    print("  biggest tracebacks:", flush=True)
+    for stat in new.compare_to(old, "traceback")[:12]:
+        print(f"    {stat.size_diff / n:8.0f} B/conn {stat.count_diff / n:6.1f} blocks/conn", flush=True)
+        for line in stat.traceback.format(limit=8, most_recent_first=True):
+            print(f"      {line.strip()}", flush=True)
+
+
 def petit_stats(world: World) -> dict[str, Any]:
     try:
         loaded: dict[str, Any] = json.loads(world.stats_path.read_text())
@@ -304,6 +347,7 @@ async def run_phase(
     tasks: list[asyncio.Task[None]] = []
     # The driver too: on a small machine the clients themselves can be the bottleneck.
     pids = {"petit": world.petit_pid, "emulator": world.emulator_pid, "driver": os.getpid()}
+    await mark_petit(world)
     rss_before = {k: proc_usage(p)[1] for k, p in pids.items()}
     http: httpx.AsyncClient | None = None
     if name == "poll":
@@ -322,13 +366,21 @@ async def run_phase(
         tasks.append(asyncio.create_task(coro))
         if c % 50 == 49:
             await asyncio.sleep(0.05)  # a ramp, not a thundering herd of handshakes
+            # Tracing slows petit down: let each batch finish, or handshakes time out and skew the count.
+            batch_end = time.monotonic() + 60
+            busy = world.tracemalloc
+            while busy and phase.connected + phase.errors <= c and time.monotonic() < batch_end:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
     deadline = time.monotonic() + 60
     while phase.connected + phase.errors < clients and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.0)
     if name == "push":
         phase.tb_subscriptions = int(petit_stats(world).get("upstream_subscriptions", -1))
+    await mark_petit(world)
     rss_connected = {k: proc_usage(p)[1] for k, p in pids.items()}
+    if world.tracemalloc:
+        print_allocations(world.tracemalloc, world.marks - 1, world.marks, phase.connected)
     cpu_before = {k: proc_usage(p)[0] for k, p in pids.items()}
     phase.start_ms = time.time() * 1000
     phase.published = await publish_loop(devices, seconds)
@@ -356,7 +408,7 @@ async def serve_emulator(ports: str) -> None:
         await asyncio.wait_for(stop.wait(), 3600)
 
 
-async def serve_petit(port: int, stats_path: str) -> None:
+async def serve_petit(port: int, stats_path: str) -> None:  # noqa: C901 - one linear set-up
     import uvicorn  # noqa: PLC0415 - serve mode only
 
     from petit.app import create_app  # noqa: PLC0415
@@ -407,6 +459,23 @@ async def serve_petit(port: int, stats_path: str) -> None:
                 Path(stats_path).write_text(json.dumps(stats))  # noqa: ASYNC240 - tiny, local
 
     reporter = asyncio.create_task(report())
+    # The driver sends SIGUSR1 around connecting: collect first, so the RSS it reads then is what the live
+    # connections hold, not garbage awaiting a pass; with --tracemalloc also write a snapshot to compare.
+    trace_path = os.environ.get("BENCH_PETIT_TRACEMALLOC")
+    if trace_path:
+        import tracemalloc  # noqa: PLC0415 - --tracemalloc only
+
+        tracemalloc.start(int(os.environ.get("BENCH_PETIT_TRACEMALLOC_FRAMES", "12")))
+    marks = [0]
+
+    def on_mark() -> None:
+        gc.collect()
+        marks[0] += 1
+        if trace_path:
+            tracemalloc.take_snapshot().dump(f"{trace_path}.{marks[0]}")
+        Path(f"{stats_path}.mark").write_text(str(marks[0]))
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, on_mark)
     profile_path = os.environ.get("BENCH_PETIT_PROFILE")
     profiler = None
     if profile_path:
@@ -450,6 +519,8 @@ async def main(args: argparse.Namespace) -> int:  # noqa: C901 - one linear run
     env["BENCH_STREAMS_PER_USER"] = str(max(CLIENTS_PER_USER, -(-args.clients // args.devices)))
     if args.profile:
         env["BENCH_PETIT_PROFILE"] = args.profile  # resolved in parse_args
+    if args.tracemalloc:
+        env["BENCH_PETIT_TRACEMALLOC"] = str(tmp / "petit-heap")
     emulator = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped below
         [sys.executable, __file__, "--serve-emulator", f"{http_port}:{mqtt_port}"], cwd=ROOT, env=env
     )
@@ -470,6 +541,7 @@ async def main(args: argparse.Namespace) -> int:  # noqa: C901 - one linear run
             petit_pid=petit.pid,
             emulator_pid=emulator.pid,
             stats_path=stats_path,
+            tracemalloc=env.get("BENCH_PETIT_TRACEMALLOC", ""),
         )
         started = time.monotonic()
         await setup_world(world, args.devices)
@@ -541,6 +613,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--profile", metavar="PATH", help="cProfile petit (slows it) and write the stats to PATH at exit"
     )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="trace petit's allocations (slows it) and print what the connections hold, per connection",
+    )
     parser.add_argument("--serve-emulator", metavar="HTTP:MQTT")
     parser.add_argument("--serve-petit", nargs=2, metavar=("PORT", "STATS"))
     args = parser.parse_args()
@@ -554,7 +631,13 @@ if __name__ == "__main__":
     if arguments.serve_emulator:
         asyncio.run(serve_emulator(arguments.serve_emulator))
     elif arguments.serve_petit:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_petit(int(arguments.serve_petit[0]), arguments.serve_petit[1]))
+        from uvicorn.loops.auto import auto_loop_factory
+
+        # The event loop uvicorn picks for `petit run` (uvloop when installed), not asyncio.run's default.
+        with (
+            contextlib.suppress(KeyboardInterrupt),
+            asyncio.Runner(loop_factory=auto_loop_factory()) as runner,
+        ):
+            runner.run(serve_petit(int(arguments.serve_petit[0]), arguments.serve_petit[1]))
     else:
         sys.exit(asyncio.run(main(arguments)))
