@@ -412,6 +412,7 @@ async def serve_petit(port: int, stats_path: str) -> None:  # noqa: C901 - one l
     import uvicorn  # noqa: PLC0415 - serve mode only
 
     from petit.app import create_app  # noqa: PLC0415
+    from petit.cli import uvicorn_options  # noqa: PLC0415
     from petit.db.migrate import upgrade  # noqa: PLC0415
     from petit.realtime.config import StreamLimits  # noqa: PLC0415
     from petit.runtime import runtime_of  # noqa: PLC0415
@@ -421,7 +422,8 @@ async def serve_petit(port: int, stats_path: str) -> None:  # noqa: C901 - one l
     await asyncio.to_thread(upgrade, settings.db.url)
     per_user = int(os.environ.get("BENCH_STREAMS_PER_USER", CLIENTS_PER_USER))
     app = create_app(settings, stream_limits=StreamLimits(max_streams_per_user=per_user + 5))
-    config = uvicorn.Config(app, host=HOST, port=port, ws="websockets-sansio", log_level="warning")
+    # Served the way `petit run` serves (WebSocket implementation, compression), from the same settings.
+    config = uvicorn.Config(app, host=HOST, port=port, **uvicorn_options(settings))
     server = uvicorn.Server(config)
 
     # Collector pauses stop the whole loop: record them, to tell a latency tail from petit's own work.

@@ -7,7 +7,7 @@ Every key is an environment variable with the ``PETIT_`` prefix; groups nest wit
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
@@ -52,6 +52,17 @@ class AppSettings(_Group):
     entry is used). Unset: the TCP peer address is the client IP, which is right only without a proxy."""
     cors_allow_origins: list[str] = Field(default_factory=list)
     """Origins allowed by CORS; empty disables CORS."""
+
+
+class ServerSettings(_Group):
+    """How ``petit run`` and ``petit dev`` serve HTTP and WebSockets (uvicorn)."""
+
+    ws_implementation: Literal["websockets-sansio", "websockets", "wsproto"] = "websockets-sansio"
+    """WebSocket protocol implementation. ``websockets-sansio`` holds the least per connection (no reader task
+    or stream buffers per socket), which is what a process with thousands of ``/ws`` clients needs."""
+    ws_per_message_deflate: bool = False
+    """Offer permessage-deflate compression on WebSockets. Off: each compressing socket keeps its own zlib
+    state, about 34 KiB, more than the rest of the connection, to shrink ~200-byte JSON frames."""
 
 
 class DatabaseSettings(_Group):
@@ -259,6 +270,7 @@ class Settings(BaseSettings):
     """``development`` | ``test`` | ``production``. Defaults to production so that a forgotten setting fails
     closed (the placeholder JWT secret is refused)."""
     app: AppSettings = AppSettings()
+    server: ServerSettings = ServerSettings()
     db: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     thingsboard: ThingsBoardSettings = ThingsBoardSettings()
