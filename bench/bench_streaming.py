@@ -416,10 +416,10 @@ async def serve_petit(port: int, stats_path: str) -> None:  # noqa: C901 - one l
     import uvicorn  # noqa: PLC0415 - serve mode only
 
     from petit.app import create_app  # noqa: PLC0415
-    from petit.cli import uvicorn_options  # noqa: PLC0415
     from petit.db.migrate import upgrade  # noqa: PLC0415
     from petit.realtime.config import StreamLimits  # noqa: PLC0415
     from petit.runtime import runtime_of  # noqa: PLC0415
+    from petit.serving import uvicorn_options  # noqa: PLC0415
     from petit.settings import Settings  # noqa: PLC0415
 
     settings = Settings()

@@ -7,7 +7,6 @@ import socket
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import click
 import uvicorn
@@ -17,7 +16,8 @@ from sqlalchemy.engine import make_url
 from petit import emulator_ports
 from petit.db.engine import is_sqlite
 from petit.emulator_ports import DEFAULT_HTTP_PORT, DEFAULT_MQTT_PORT, HTTP_FLAG, MQTT_FLAG
-from petit.settings import Environment, ServerSettings, Settings
+from petit.serving import uvicorn_options
+from petit.settings import Environment, Settings
 
 
 def _load_settings(**overrides: object) -> Settings:
@@ -31,15 +31,6 @@ def _load_settings(**overrides: object) -> Settings:
 def _ensure_sqlite_dir(url: str) -> None:
     if is_sqlite(url) and (database := make_url(url).database) and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-
-
-def websocket_options(server: ServerSettings) -> dict[str, Any]:
-    """uvicorn's WebSocket settings: one place for `petit run`, `petit dev`, the streaming bench and tests."""
-    return {"ws": server.ws_implementation, "ws_per_message_deflate": server.ws_per_message_deflate}
-
-
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    return {**websocket_options(settings.server), "log_level": settings.log.level.lower()}
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -206,7 +197,6 @@ def run(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=False,
         **uvicorn_options(settings),
     )
 

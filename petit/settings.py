@@ -57,9 +57,10 @@ class AppSettings(_Group):
 class ServerSettings(_Group):
     """How ``petit run`` and ``petit dev`` serve HTTP and WebSockets (uvicorn)."""
 
-    ws_implementation: Literal["websockets-sansio", "websockets", "wsproto"] = "websockets-sansio"
-    """WebSocket protocol implementation. ``websockets-sansio`` holds the least per connection (no reader task
-    or stream buffers per socket), which is what a process with thousands of ``/ws`` clients needs."""
+    ws_implementation: Literal["lean", "websockets-sansio", "websockets", "wsproto"] = "lean"
+    """WebSocket protocol implementation. ``lean`` is uvicorn's ``websockets-sansio`` (no reader task or
+    stream buffers per socket) with lighter per-socket state (``petit.serving``), for a process holding
+    thousands of ``/ws`` clients. The others are uvicorn's own."""
     ws_per_message_deflate: bool = False
     """Offer permessage-deflate compression on WebSockets. Off: each compressing socket keeps its own zlib
     state, about 34 KiB, more than the rest of the connection, to shrink ~200-byte JSON frames."""

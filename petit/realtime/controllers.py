@@ -55,6 +55,8 @@ class _Reject(Exception):  # noqa: N818 - a control-flow signal, not an error
 class _Bucket:
     """Token bucket for client frames: bursts are fine, a sustained flood is not."""
 
+    __slots__ = ("_at", "_rate", "_tokens")  # one per open stream
+
     def __init__(self, rate: float) -> None:
         self._rate = rate
         self._tokens = rate

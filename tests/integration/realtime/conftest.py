@@ -16,8 +16,8 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from petit.cli import websocket_options
 from petit.runtime import runtime_of
+from petit.serving import websocket_options
 from petit.settings import ServerSettings
 
 if TYPE_CHECKING:
