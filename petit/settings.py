@@ -55,7 +55,7 @@ class AppSettings(_Group):
 
 
 class ServerSettings(_Group):
-    """How ``petit run`` and ``petit dev`` serve HTTP and WebSockets (uvicorn)."""
+    """How a petit process serves: uvicorn's WebSockets, and the garbage collector's pace."""
 
     ws_implementation: Literal["lean", "websockets-sansio", "websockets", "wsproto"] = "lean"
     """WebSocket protocol implementation. ``lean`` is uvicorn's ``websockets-sansio`` (no reader task or
@@ -63,7 +63,10 @@ class ServerSettings(_Group):
     thousands of ``/ws`` clients. The others are uvicorn's own."""
     ws_per_message_deflate: bool = False
     """Offer permessage-deflate compression on WebSockets. Off: each compressing socket keeps its own zlib
-    state, about 34 KiB, more than the rest of the connection, to shrink ~200-byte JSON frames."""
+    state, about 40 KiB, more than the rest of the connection, to shrink ~200-byte JSON frames."""
+    gc_young_threshold: int = Field(default=50_000, ge=100)
+    """Allocations between the collector's young passes (Python's default is 700). Higher: fewer, longer
+    young passes and far less collector time with thousands of streams open; cyclic garbage waits longer."""
 
 
 class DatabaseSettings(_Group):
