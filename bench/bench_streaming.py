@@ -141,6 +141,7 @@ class Phase:
     requests: int = 0
     #: petit's collector passes and event-loop lag while this phase published (see serve_petit).
     petit_loop: dict[str, float] = field(default_factory=dict)
+    tracked_per_conn: float = 0.0
     #: Publishes stamped before this (earlier phases, snapshots) are not deliveries of this phase.
     start_ms: float = float("inf")
 
@@ -183,11 +184,9 @@ async def push_client(url: str, token: str, phase: Phase, ready: asyncio.Event, 
                 return
             phase.connected += 1
             ready.set()
-            while not stop.is_set():
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), 0.5)
-                except TimeoutError:
-                    continue
+            # Read until the phase cancels this task: a timed receive per loop would cost the driver a timer
+            # per client twice a second, CPU the clients share with petit on a small machine.
+            async for raw in ws:
                 message = json.loads(raw)
                 if message.get("type") == "deviceData":
                     readings = message["data"]["readings"]
@@ -195,7 +194,8 @@ async def push_client(url: str, token: str, phase: Phase, ready: asyncio.Event, 
                     if sent is not None:
                         phase.record(float(sent["value"]))
     except Exception:
-        phase.errors += 1
+        if not stop.is_set():
+            phase.errors += 1
 
 
 async def poll_client(
@@ -230,17 +230,14 @@ async def tbws_client(ws_url: str, device_id: str, tb_token: str, phase: Phase, 
             await ws.send(json.dumps({"authCmd": {"cmdId": 0, "token": tb_token}, "cmds": [cmd]}))
             phase.connected += 1
             phase.tb_subscriptions += 1
-            while not stop.is_set():
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), 0.5)
-                except TimeoutError:
-                    continue
+            async for raw in ws:  # until the phase cancels this task
                 update = json.loads(raw)
                 samples = (update.get("data") or {}).get("sentMs")
                 if samples and samples[0][1] is not None:
                     phase.record(float(samples[0][1]))
     except Exception:
-        phase.errors += 1
+        if not stop.is_set():
+            phase.errors += 1
 
 
 # -- setup -----------------------------------------------------------------------------------------------
@@ -262,6 +259,8 @@ class World:
     #: --tracemalloc: where petit writes its allocation snapshots (a number appended per mark).
     tracemalloc: str = ""
     marks: int = 0
+    #: Objects petit's collector tracks, at each mark.
+    tracked: list[int] = field(default_factory=list)
 
 
 async def setup_world(world: World, device_count: int) -> None:
@@ -299,8 +298,10 @@ async def mark_petit(world: World) -> None:
     os.kill(world.petit_pid, signal.SIGUSR1)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            if mark.read_text() == str(world.marks):  # noqa: ASYNC240 - tiny, local
+        with contextlib.suppress(OSError, ValueError):
+            answered, tracked = mark.read_text().split()  # noqa: ASYNC240 - tiny, local
+            if answered == str(world.marks):
+                world.tracked.append(int(tracked))
                 return
         await asyncio.sleep(0.05)
     raise TimeoutError("petit did not answer the mark signal")
@@ -382,6 +383,7 @@ async def run_phase(
         phase.tb_subscriptions = int(petit_stats(world).get("upstream_subscriptions", -1))
     await mark_petit(world)
     rss_connected = {k: proc_usage(p)[1] for k, p in pids.items()}
+    phase.tracked_per_conn = (world.tracked[-1] - world.tracked[-2]) / max(1, phase.connected)
     if world.tracemalloc:
         print_allocations(world.tracemalloc, world.marks - 1, world.marks, phase.connected)
     cpu_before = {k: proc_usage(p)[0] for k, p in pids.items()}
@@ -391,6 +393,8 @@ async def run_phase(
     await asyncio.sleep(1.5)  # the last publishes arrive
     phase.petit_loop = petit_stats(world).get("gc") or {}
     stop.set()
+    for task in tasks:
+        task.cancel()  # clients read until cancelled; polling ones also watch `stop`
     await asyncio.gather(*tasks, return_exceptions=True)
     if http is not None:
         await http.aclose()
@@ -497,7 +501,9 @@ async def serve_petit(port: int, stats_path: str) -> None:  # noqa: C901 - one l
         if trace_path:
             tracemalloc.take_snapshot().dump(f"{trace_path}.{marks[0]}")
         pauses.update(fresh())
-        Path(f"{stats_path}.mark").write_text(str(marks[0]))
+        # What a full collector pass walks: its duration grows with this, not with bytes.
+        tracked = len(gc.get_objects())
+        Path(f"{stats_path}.mark").write_text(f"{marks[0]} {tracked}")
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, on_mark)
     profile_path = os.environ.get("BENCH_PETIT_PROFILE")
@@ -608,7 +614,8 @@ async def main(args: argparse.Namespace) -> int:  # noqa: C901 - one linear run
             per_conn_cpu = 1000 * push.server_cpu_s["petit"] / max(1, push.connected) / args.seconds
             print(
                 f"push per connection: petit CPU {per_conn_cpu:.3f} ms/s, "
-                f"RSS {push.server_rss_delta['petit'] / max(1, push.connected) / 1024:.1f} KiB; "
+                f"RSS {push.server_rss_delta['petit'] / max(1, push.connected) / 1024:.1f} KiB, "
+                f"{push.tracked_per_conn:.0f} objects the collector tracks; "
                 f"ThingsBoard subscriptions held: {push.tb_subscriptions} for {push.connected} clients",
                 flush=True,
             )
