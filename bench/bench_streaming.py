@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import functools
+import gc
 import json
 import os
 import signal
@@ -142,12 +144,17 @@ class Phase:
     #: petit's collector passes and event-loop lag while this phase published (see serve_petit).
     petit_loop: dict[str, float] = field(default_factory=dict)
     tracked_per_conn: float = 0.0
+    #: When deliveries slower than 100 ms arrived (epoch ms): a tail spread out, or one stall.
+    slow_at: list[float] = field(default_factory=list)
     #: Publishes stamped before this (earlier phases, snapshots) are not deliveries of this phase.
     start_ms: float = float("inf")
 
     def record(self, sent_ms: float) -> None:
         if sent_ms >= self.start_ms:
-            self.latencies_ms.append(time.time() * 1000 - sent_ms)
+            now = time.time() * 1000
+            self.latencies_ms.append(now - sent_ms)
+            if now - sent_ms > 100:
+                self.slow_at.append(now)
 
     def pct(self, q: float) -> float:
         if not self.latencies_ms:
@@ -384,6 +391,13 @@ async def run_phase(
     await mark_petit(world)
     rss_connected = {k: proc_usage(p)[1] for k, p in pids.items()}
     phase.tracked_per_conn = (world.tracked[-1] - world.tracked[-2]) / max(1, phase.connected)
+    # The mark's full collection stops petit's loop for up to a second with thousands of sockets open: let
+    # it catch up (keepalive pings, re-checks) so the phase measures streaming, not the bench's own pause.
+    await asyncio.sleep(2.0)
+    # The clients stand in for separate phones: this one process's collector pausing all of them at once
+    # (hundreds of ms with 5,000 sockets) would be counted as petit's latency.
+    gc.collect()
+    gc.disable()
     if world.tracemalloc:
         print_allocations(world.tracemalloc, world.marks - 1, world.marks, phase.connected)
     cpu_before = {k: proc_usage(p)[0] for k, p in pids.items()}
@@ -392,6 +406,7 @@ async def run_phase(
     cpu_after = {k: proc_usage(p)[0] for k, p in pids.items()}
     await asyncio.sleep(1.5)  # the last publishes arrive
     phase.petit_loop = petit_stats(world).get("gc") or {}
+    gc.enable()
     stop.set()
     for task in tasks:
         task.cancel()  # clients read until cancelled; polling ones also watch `stop`
@@ -434,8 +449,6 @@ async def serve_petit(port: int, stats_path: str) -> None:  # noqa: C901 - one l
     config = uvicorn.Config(app, host=HOST, port=port, **uvicorn_options(settings))
     server = uvicorn.Server(config)
 
-    import gc  # noqa: PLC0415 - serve mode only
-
     # Collector pauses stop the whole loop: record them, to tell a latency tail from petit's own work. Counted
     # per generation since the last mark, so the numbers printed after a phase are the phase's own.
     def fresh() -> dict[str, float]:
@@ -466,6 +479,9 @@ async def serve_petit(port: int, stats_path: str) -> None:  # noqa: C901 - one l
             pauses["lag_samples"] += 1
             pauses["lag_max_ms"] = max(pauses["lag_max_ms"], late)
             pauses["lag_over_20ms"] += late > 20
+            if late > 50:
+                stalls = pauses.setdefault("stalls", [])  # type: ignore[arg-type]
+                stalls.append((round(time.time() * 1000 - late), round(late)))  # type: ignore[union-attr]
 
     gc.callbacks.append(on_gc)
 
@@ -501,6 +517,7 @@ async def serve_petit(port: int, stats_path: str) -> None:  # noqa: C901 - one l
         if trace_path:
             tracemalloc.take_snapshot().dump(f"{trace_path}.{marks[0]}")
         pauses.update(fresh())
+        pauses.pop("stalls", None)
         # What a full collector pass walks: its duration grows with this, not with bytes.
         tracked = len(gc.get_objects())
         Path(f"{stats_path}.mark").write_text(f"{marks[0]} {tracked}")
@@ -611,6 +628,17 @@ async def main(args: argparse.Namespace) -> int:  # noqa: C901 - one linear run
                     flush=True,
                 )
             print(f"petit collector passes and loop lag while publishing: {push.petit_loop}", flush=True)
+            if push.slow_at:
+                by_second = collections.Counter(int((t - push.start_ms) // 1000) for t in push.slow_at)
+                print(
+                    f"deliveries over 100 ms by second of the phase: {sorted(by_second.items())}", flush=True
+                )
+                stalls = push.petit_loop.get("stalls") or []
+                print(
+                    "petit loop stalls over 50 ms (second of the phase, ms): "
+                    f"{[(int((at - push.start_ms) // 1000), ms) for at, ms in stalls]}",  # type: ignore[union-attr]
+                    flush=True,
+                )
             per_conn_cpu = 1000 * push.server_cpu_s["petit"] / max(1, push.connected) / args.seconds
             print(
                 f"push per connection: petit CPU {per_conn_cpu:.3f} ms/s, "
