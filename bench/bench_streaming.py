@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import functools
+import gc
 import json
 import os
 import signal
@@ -139,12 +141,20 @@ class Phase:
     server_cpu_s: dict[str, float] = field(default_factory=dict)
     server_rss_delta: dict[str, int] = field(default_factory=dict)
     requests: int = 0
+    #: petit's collector passes and event-loop lag while this phase published (see serve_petit).
+    petit_loop: dict[str, float] = field(default_factory=dict)
+    tracked_per_conn: float = 0.0
+    #: When deliveries slower than 100 ms arrived (epoch ms): a tail spread out, or one stall.
+    slow_at: list[float] = field(default_factory=list)
     #: Publishes stamped before this (earlier phases, snapshots) are not deliveries of this phase.
     start_ms: float = float("inf")
 
     def record(self, sent_ms: float) -> None:
         if sent_ms >= self.start_ms:
-            self.latencies_ms.append(time.time() * 1000 - sent_ms)
+            now = time.time() * 1000
+            self.latencies_ms.append(now - sent_ms)
+            if now - sent_ms > 100:
+                self.slow_at.append(now)
 
     def pct(self, q: float) -> float:
         if not self.latencies_ms:
@@ -181,11 +191,9 @@ async def push_client(url: str, token: str, phase: Phase, ready: asyncio.Event, 
                 return
             phase.connected += 1
             ready.set()
-            while not stop.is_set():
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), 0.5)
-                except TimeoutError:
-                    continue
+            # Read until the phase cancels this task: a timed receive per loop would cost the driver a timer
+            # per client twice a second, CPU the clients share with petit on a small machine.
+            async for raw in ws:
                 message = json.loads(raw)
                 if message.get("type") == "deviceData":
                     readings = message["data"]["readings"]
@@ -193,7 +201,8 @@ async def push_client(url: str, token: str, phase: Phase, ready: asyncio.Event, 
                     if sent is not None:
                         phase.record(float(sent["value"]))
     except Exception:
-        phase.errors += 1
+        if not stop.is_set():
+            phase.errors += 1
 
 
 async def poll_client(
@@ -228,17 +237,14 @@ async def tbws_client(ws_url: str, device_id: str, tb_token: str, phase: Phase, 
             await ws.send(json.dumps({"authCmd": {"cmdId": 0, "token": tb_token}, "cmds": [cmd]}))
             phase.connected += 1
             phase.tb_subscriptions += 1
-            while not stop.is_set():
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), 0.5)
-                except TimeoutError:
-                    continue
+            async for raw in ws:  # until the phase cancels this task
                 update = json.loads(raw)
                 samples = (update.get("data") or {}).get("sentMs")
                 if samples and samples[0][1] is not None:
                     phase.record(float(samples[0][1]))
     except Exception:
-        phase.errors += 1
+        if not stop.is_set():
+            phase.errors += 1
 
 
 # -- setup -----------------------------------------------------------------------------------------------
@@ -257,6 +263,11 @@ class World:
     devices: list[tuple[str, str]] = field(default_factory=list)  # (device id, MQTT token)
     user_tokens: list[str] = field(default_factory=list)  # per device: its owner's access token
     tb_token: str = ""
+    #: --tracemalloc: where petit writes its allocation snapshots (a number appended per mark).
+    tracemalloc: str = ""
+    marks: int = 0
+    #: Objects petit's collector tracks, at each mark.
+    tracked: list[int] = field(default_factory=list)
 
 
 async def setup_world(world: World, device_count: int) -> None:
@@ -287,6 +298,48 @@ async def setup_world(world: World, device_count: int) -> None:
     world.user_tokens = [a for _, _, a in made]
 
 
+async def mark_petit(world: World) -> None:
+    """Have petit collect garbage (and snapshot its allocations with --tracemalloc); wait until it has."""
+    world.marks += 1
+    mark = Path(f"{world.stats_path}.mark")
+    os.kill(world.petit_pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            answered, tracked = mark.read_text().split()  # noqa: ASYNC240 - tiny, local
+            if answered == str(world.marks):
+                world.tracked.append(int(tracked))
+                return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("petit did not answer the mark signal")
+
+
+def print_allocations(path: str, before: int, after: int, connections: int) -> None:
+    """What petit allocated for the connections, biggest first, per connection."""
+    import tracemalloc  # noqa: PLC0415 - --tracemalloc only
+
+    old = tracemalloc.Snapshot.load(f"{path}.{before}")
+    new = tracemalloc.Snapshot.load(f"{path}.{after}")
+    n = max(1, connections)
+    total = sum(s.size_diff for s in new.compare_to(old, "filename"))
+    print(f"tracemalloc: {total / n / 1024:.1f} KiB/conn traced (Python allocations only)", flush=True)
+    for group in ("filename", "lineno"):
+        print(f"  by {group}:", flush=True)
+        for stat in new.compare_to(old, group)[:25]:
+            frame = stat.traceback[0]
+            where = frame.filename.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
+            label = where if group == "filename" else f"{where}:{frame.lineno}"
+            print(
+                f"    {stat.size_diff / n:8.0f} B/conn {stat.count_diff / n:6.1f} blocks/conn  {label}",
+                flush=True,
+            )
+    print("  biggest tracebacks:", flush=True)
+    for stat in new.compare_to(old, "traceback")[:40]:
+        print(f"    {stat.size_diff / n:8.0f} B/conn {stat.count_diff / n:6.1f} blocks/conn", flush=True)
+        for line in stat.traceback.format(limit=6, most_recent_first=True)[1::2]:
+            print(f"      {line.strip()}", flush=True)
+
+
 def petit_stats(world: World) -> dict[str, Any]:
     try:
         loaded: dict[str, Any] = json.loads(world.stats_path.read_text())
@@ -304,6 +357,7 @@ async def run_phase(
     tasks: list[asyncio.Task[None]] = []
     # The driver too: on a small machine the clients themselves can be the bottleneck.
     pids = {"petit": world.petit_pid, "emulator": world.emulator_pid, "driver": os.getpid()}
+    await mark_petit(world)
     rss_before = {k: proc_usage(p)[1] for k, p in pids.items()}
     http: httpx.AsyncClient | None = None
     if name == "poll":
@@ -322,19 +376,40 @@ async def run_phase(
         tasks.append(asyncio.create_task(coro))
         if c % 50 == 49:
             await asyncio.sleep(0.05)  # a ramp, not a thundering herd of handshakes
+            # Each handshake reads the database and ThingsBoard: past a few hundred in flight they queue for
+            # the pool until they time out, and the phase measures fewer clients than asked.
+            in_flight = 50 if world.tracemalloc else 250
+            ramp_end = time.monotonic() + 60
+            while c + 1 - phase.connected - phase.errors > in_flight and time.monotonic() < ramp_end:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
     deadline = time.monotonic() + 60
     while phase.connected + phase.errors < clients and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.0)
     if name == "push":
         phase.tb_subscriptions = int(petit_stats(world).get("upstream_subscriptions", -1))
+    await mark_petit(world)
     rss_connected = {k: proc_usage(p)[1] for k, p in pids.items()}
+    phase.tracked_per_conn = (world.tracked[-1] - world.tracked[-2]) / max(1, phase.connected)
+    # The mark's full collection stops petit's loop for up to a second with thousands of sockets open: let
+    # it catch up (keepalive pings, re-checks) so the phase measures streaming, not the bench's own pause.
+    await asyncio.sleep(2.0)
+    # The clients stand in for separate phones: this one process's collector pausing all of them at once
+    # (hundreds of ms with 5,000 sockets) would be counted as petit's latency.
+    gc.collect()
+    gc.disable()
+    if world.tracemalloc:
+        print_allocations(world.tracemalloc, world.marks - 1, world.marks, phase.connected)
     cpu_before = {k: proc_usage(p)[0] for k, p in pids.items()}
     phase.start_ms = time.time() * 1000
     phase.published = await publish_loop(devices, seconds)
     cpu_after = {k: proc_usage(p)[0] for k, p in pids.items()}
     await asyncio.sleep(1.5)  # the last publishes arrive
+    phase.petit_loop = petit_stats(world).get("gc") or {}
+    gc.enable()
     stop.set()
+    for task in tasks:
+        task.cancel()  # clients read until cancelled; polling ones also watch `stop`
     await asyncio.gather(*tasks, return_exceptions=True)
     if http is not None:
         await http.aclose()
@@ -356,26 +431,32 @@ async def serve_emulator(ports: str) -> None:
         await asyncio.wait_for(stop.wait(), 3600)
 
 
-async def serve_petit(port: int, stats_path: str) -> None:
+async def serve_petit(port: int, stats_path: str) -> None:  # noqa: C901 - one linear set-up
     import uvicorn  # noqa: PLC0415 - serve mode only
 
     from petit.app import create_app  # noqa: PLC0415
     from petit.db.migrate import upgrade  # noqa: PLC0415
     from petit.realtime.config import StreamLimits  # noqa: PLC0415
     from petit.runtime import runtime_of  # noqa: PLC0415
+    from petit.serving import uvicorn_options  # noqa: PLC0415
     from petit.settings import Settings  # noqa: PLC0415
 
     settings = Settings()
     await asyncio.to_thread(upgrade, settings.db.url)
     per_user = int(os.environ.get("BENCH_STREAMS_PER_USER", CLIENTS_PER_USER))
     app = create_app(settings, stream_limits=StreamLimits(max_streams_per_user=per_user + 5))
-    config = uvicorn.Config(app, host=HOST, port=port, ws="websockets-sansio", log_level="warning")
+    # Served the way `petit run` serves (WebSocket implementation, compression), from the same settings.
+    config = uvicorn.Config(app, host=HOST, port=port, **uvicorn_options(settings))
     server = uvicorn.Server(config)
 
-    # Collector pauses stop the whole loop: record them, to tell a latency tail from petit's own work.
-    import gc  # noqa: PLC0415 - serve mode only
+    # Collector pauses stop the whole loop: record them, to tell a latency tail from petit's own work. Counted
+    # per generation since the last mark, so the numbers printed after a phase are the phase's own.
+    def fresh() -> dict[str, float]:
+        stats = {f"gen{g}{k}": 0.0 for g in range(3) for k in ("", "_total_ms", "_max_ms")}
+        stats |= {"lag_max_ms": 0.0, "lag_over_20ms": 0, "lag_samples": 0}
+        return stats
 
-    pauses: dict[str, float] = {"gen2": 0, "gen2_total_ms": 0.0, "gen2_max_ms": 0.0, "all_total_ms": 0.0}
+    pauses = fresh()
     started_at: list[float] = [0.0]
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
@@ -383,11 +464,24 @@ async def serve_petit(port: int, stats_path: str) -> None:
             started_at[0] = time.perf_counter()
             return
         took = (time.perf_counter() - started_at[0]) * 1000
-        pauses["all_total_ms"] += took
-        if info.get("generation") == 2:  # the oldest generation
-            pauses["gen2"] += 1
-            pauses["gen2_total_ms"] += took
-            pauses["gen2_max_ms"] = max(pauses["gen2_max_ms"], took)
+        gen = f"gen{info.get('generation')}"
+        pauses[gen] += 1
+        pauses[f"{gen}_total_ms"] += took
+        pauses[f"{gen}_max_ms"] = max(pauses[f"{gen}_max_ms"], took)
+
+    async def watch_lag() -> None:
+        # How late a 10 ms timer fires: the loop's stalls whatever their cause (collector, a long callback).
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            late = (loop.time() - before - 0.01) * 1000
+            pauses["lag_samples"] += 1
+            pauses["lag_max_ms"] = max(pauses["lag_max_ms"], late)
+            pauses["lag_over_20ms"] += late > 20
+            if late > 50:
+                stalls = pauses.setdefault("stalls", [])  # type: ignore[arg-type]
+                stalls.append((round(time.time() * 1000 - late), round(late)))  # type: ignore[union-attr]
 
     gc.callbacks.append(on_gc)
 
@@ -407,6 +501,28 @@ async def serve_petit(port: int, stats_path: str) -> None:
                 Path(stats_path).write_text(json.dumps(stats))  # noqa: ASYNC240 - tiny, local
 
     reporter = asyncio.create_task(report())
+    lag_watch = asyncio.create_task(watch_lag())
+    # The driver sends SIGUSR1 around connecting: collect first, so the RSS it reads then is what the live
+    # connections hold, not garbage awaiting a pass; with --tracemalloc also write a snapshot to compare.
+    trace_path = os.environ.get("BENCH_PETIT_TRACEMALLOC")
+    if trace_path:
+        import tracemalloc  # noqa: PLC0415 - --tracemalloc only
+
+        tracemalloc.start(int(os.environ.get("BENCH_PETIT_TRACEMALLOC_FRAMES", "12")))
+    marks = [0]
+
+    def on_mark() -> None:
+        gc.collect()
+        marks[0] += 1
+        if trace_path:
+            tracemalloc.take_snapshot().dump(f"{trace_path}.{marks[0]}")
+        pauses.update(fresh())
+        pauses.pop("stalls", None)
+        # What a full collector pass walks: its duration grows with this, not with bytes.
+        tracked = len(gc.get_objects())
+        Path(f"{stats_path}.mark").write_text(f"{marks[0]} {tracked}")
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, on_mark)
     profile_path = os.environ.get("BENCH_PETIT_PROFILE")
     profiler = None
     if profile_path:
@@ -418,6 +534,7 @@ async def serve_petit(port: int, stats_path: str) -> None:
         await server.serve()
     finally:
         reporter.cancel()
+        lag_watch.cancel()
         if profiler is not None and profile_path:
             profiler.disable()
             profiler.dump_stats(profile_path)
@@ -450,6 +567,8 @@ async def main(args: argparse.Namespace) -> int:  # noqa: C901 - one linear run
     env["BENCH_STREAMS_PER_USER"] = str(max(CLIENTS_PER_USER, -(-args.clients // args.devices)))
     if args.profile:
         env["BENCH_PETIT_PROFILE"] = args.profile  # resolved in parse_args
+    if args.tracemalloc:
+        env["BENCH_PETIT_TRACEMALLOC"] = str(tmp / "petit-heap")
     emulator = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped below
         [sys.executable, __file__, "--serve-emulator", f"{http_port}:{mqtt_port}"], cwd=ROOT, env=env
     )
@@ -470,6 +589,7 @@ async def main(args: argparse.Namespace) -> int:  # noqa: C901 - one linear run
             petit_pid=petit.pid,
             emulator_pid=emulator.pid,
             stats_path=stats_path,
+            tracemalloc=env.get("BENCH_PETIT_TRACEMALLOC", ""),
         )
         started = time.monotonic()
         await setup_world(world, args.devices)
@@ -507,11 +627,23 @@ async def main(args: argparse.Namespace) -> int:  # noqa: C901 - one linear run
                     f"{push.pct(0.99) / tbws.pct(0.99):.2f}x, p50 {push.pct(0.5) / tbws.pct(0.5):.2f}x",
                     flush=True,
                 )
-            print(f"petit collector pauses so far: {petit_stats(world).get('gc')}", flush=True)
+            print(f"petit collector passes and loop lag while publishing: {push.petit_loop}", flush=True)
+            if push.slow_at:
+                by_second = collections.Counter(int((t - push.start_ms) // 1000) for t in push.slow_at)
+                print(
+                    f"deliveries over 100 ms by second of the phase: {sorted(by_second.items())}", flush=True
+                )
+                stalls = push.petit_loop.get("stalls") or []
+                print(
+                    "petit loop stalls over 50 ms (second of the phase, ms): "
+                    f"{[(int((at - push.start_ms) // 1000), ms) for at, ms in stalls]}",  # type: ignore[union-attr]
+                    flush=True,
+                )
             per_conn_cpu = 1000 * push.server_cpu_s["petit"] / max(1, push.connected) / args.seconds
             print(
                 f"push per connection: petit CPU {per_conn_cpu:.3f} ms/s, "
-                f"RSS {push.server_rss_delta['petit'] / max(1, push.connected) / 1024:.1f} KiB; "
+                f"RSS {push.server_rss_delta['petit'] / max(1, push.connected) / 1024:.1f} KiB, "
+                f"{push.tracked_per_conn:.0f} objects the collector tracks; "
                 f"ThingsBoard subscriptions held: {push.tb_subscriptions} for {push.connected} clients",
                 flush=True,
             )
@@ -541,6 +673,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--profile", metavar="PATH", help="cProfile petit (slows it) and write the stats to PATH at exit"
     )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="trace petit's allocations (slows it) and print what the connections hold, per connection",
+    )
     parser.add_argument("--serve-emulator", metavar="HTTP:MQTT")
     parser.add_argument("--serve-petit", nargs=2, metavar=("PORT", "STATS"))
     args = parser.parse_args()
@@ -554,7 +691,13 @@ if __name__ == "__main__":
     if arguments.serve_emulator:
         asyncio.run(serve_emulator(arguments.serve_emulator))
     elif arguments.serve_petit:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_petit(int(arguments.serve_petit[0]), arguments.serve_petit[1]))
+        from uvicorn.loops.auto import auto_loop_factory
+
+        # The event loop uvicorn picks for `petit run` (uvloop when installed), not asyncio.run's default.
+        with (
+            contextlib.suppress(KeyboardInterrupt),
+            asyncio.Runner(loop_factory=auto_loop_factory()) as runner,
+        ):
+            runner.run(serve_petit(int(arguments.serve_petit[0]), arguments.serve_petit[1]))
     else:
         sys.exit(asyncio.run(main(arguments)))

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from petit import emulator_ports
 from petit.db.engine import is_sqlite
 from petit.emulator_ports import DEFAULT_HTTP_PORT, DEFAULT_MQTT_PORT, HTTP_FLAG, MQTT_FLAG
+from petit.serving import uvicorn_options
 from petit.settings import Environment, Settings
 
 
@@ -169,7 +170,7 @@ def _serve_dev(settings: Settings, host: str, port: int, thingsboard_line: str) 
     sys.stdout.flush()
 
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=settings.log.level.lower()))
+    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(settings)))
     server.run(sockets=[sock])
 
 
@@ -196,8 +197,7 @@ def run(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        log_level=settings.log.level.lower(),
-        proxy_headers=False,
+        **uvicorn_options(settings),
     )
 
 

@@ -7,7 +7,7 @@ Every key is an environment variable with the ``PETIT_`` prefix; groups nest wit
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
@@ -54,6 +54,21 @@ class AppSettings(_Group):
     entry is used). Unset: the TCP peer address is the client IP, which is right only without a proxy."""
     cors_allow_origins: list[str] = Field(default_factory=list)
     """Origins allowed by CORS; empty disables CORS."""
+
+
+class ServerSettings(_Group):
+    """How a petit process serves: uvicorn's WebSockets, and the garbage collector's pace."""
+
+    ws_implementation: Literal["lean", "websockets-sansio", "websockets", "wsproto"] = "lean"
+    """WebSocket protocol implementation. ``lean`` is uvicorn's ``websockets-sansio`` (no reader task or
+    stream buffers per socket) with lighter per-socket state (``petit.serving``), for a process holding
+    thousands of ``/ws`` clients. The others are uvicorn's own."""
+    ws_per_message_deflate: bool = False
+    """Offer permessage-deflate compression on WebSockets. Off: each compressing socket keeps its own zlib
+    state, about 40 KiB, more than the rest of the connection, to shrink ~200-byte JSON frames."""
+    gc_young_threshold: int = Field(default=50_000, ge=100)
+    """Allocations between the collector's young passes (Python's default is 700). Higher: fewer, longer
+    young passes and far less collector time with thousands of streams open; cyclic garbage waits longer."""
 
 
 class DatabaseSettings(_Group):
@@ -261,6 +276,7 @@ class Settings(BaseSettings):
     """``development`` | ``test`` | ``production``. Defaults to production so that a forgotten setting fails
     closed (the placeholder JWT secret is refused)."""
     app: AppSettings = AppSettings()
+    server: ServerSettings = ServerSettings()
     db: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     thingsboard: ThingsBoardSettings = ThingsBoardSettings()

@@ -55,6 +55,8 @@ class _Reject(Exception):  # noqa: N818 - a control-flow signal, not an error
 class _Bucket:
     """Token bucket for client frames: bursts are fine, a sustained flood is not."""
 
+    __slots__ = ("_at", "_rate", "_tokens")  # one per open stream
+
     def __init__(self, rate: float) -> None:
         self._rate = rate
         self._tokens = rate
@@ -155,11 +157,18 @@ async def _after_auth(hub: Hub, socket: WebSocket[Any, Any, Any], session: Sessi
 
 
 async def _sender(socket: WebSocket[Any, Any, Any], session: Session) -> None:
-    while True:
-        message = await session.next_message()
-        if message is None:
-            return
-        await socket.send_text(json.dumps(message))
+    try:
+        while (frame := await session.next_frame()) is not None:
+            await socket.send_text(frame)
+    except Exception:
+        # The client left (the receiver hears that too) or a frame could not be sent: end the stream.
+        log.debug("realtime.send_failed", exc_info=True)
+        session.close(1011, "Try again later.")
+    closing = session.closing
+    if closing is not None:
+        # uvicorn answers the close with a disconnect on the receiving side, which ends the receiver.
+        with contextlib.suppress(Exception):
+            await socket.close(code=closing.code, reason=closing.reason)
 
 
 async def _receiver(socket: WebSocket[Any, Any, Any], hub: Hub, session: Session, bucket: _Bucket) -> None:
@@ -202,29 +211,38 @@ async def _receiver(socket: WebSocket[Any, Any, Any], hub: Hub, session: Session
             session.control({"type": "error", "message": "Unknown message type."})
 
 
+async def _handshake(hub: Hub, socket: WebSocket[Any, Any, Any], bucket: _Bucket) -> Session:
+    """Frames until a valid ``authenticate``; the session it opens (``_Reject`` or a disconnect otherwise)."""
+    deadline = asyncio.get_running_loop().time() + hub.limits.auth_timeout_s
+    while True:
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await _receive_json(socket, hub, bucket)
+        except TimeoutError:
+            raise _Reject(1008, "Authentication timed out.", "Authentication timed out.") from None
+        if "_invalid" in message:
+            await socket.send_json({"type": "error", "message": message["_invalid"]})
+        elif message.get("type") != "authenticate":
+            await socket.send_json({"type": "error", "message": AUTH_FIRST})
+        else:
+            session = await _authenticate(hub, socket, message, None)
+            try:
+                await _after_auth(hub, socket, session, message.get("lastSeq"))
+            except BaseException:
+                await hub.detach(session)
+                raise
+            return session
+
+
 @websocket(["/ws", "/"])
-async def stream_socket(  # noqa: C901, PLR0912 - one linear protocol
+async def stream_socket(
     socket: WebSocket[Any, Any, Any], runtime: NamedDependency[SkipValidation[Runtime]]
 ) -> None:
     hub = runtime.hub
     await socket.accept()
     bucket = _Bucket(hub.limits.max_client_messages_per_s)
-    deadline = asyncio.get_running_loop().time() + hub.limits.auth_timeout_s
-    session: Session | None = None
     try:
-        while session is None:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await _receive_json(socket, hub, bucket)
-            except TimeoutError:
-                raise _Reject(1008, "Authentication timed out.", "Authentication timed out.") from None
-            if "_invalid" in message:
-                await socket.send_json({"type": "error", "message": message["_invalid"]})
-            elif message.get("type") != "authenticate":
-                await socket.send_json({"type": "error", "message": AUTH_FIRST})
-            else:
-                session = await _authenticate(hub, socket, message, None)
-                await _after_auth(hub, socket, session, message.get("lastSeq"))
+        session = await _handshake(hub, socket, bucket)
     except _Reject as reject:
         with contextlib.suppress(Exception):
             if reject.message:
@@ -232,28 +250,25 @@ async def stream_socket(  # noqa: C901, PLR0912 - one linear protocol
             await socket.close(code=reject.code, reason=reject.reason)
         return
     except WebSocketDisconnect:
-        if session is not None:
-            await hub.detach(session)
         return
+    # One task per stream besides this one: thousands of streams share a process, and each task costs memory.
+    # This coroutine reads the client; the sender writes and, once the session closes, sends the close frame.
+    sender = asyncio.create_task(_sender(socket, session))
     try:
-        tasks = [
-            asyncio.create_task(_sender(socket, session)),
-            asyncio.create_task(_receiver(socket, hub, session, bucket)),
-        ]
-        _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        if tasks[0] in pending and session.closing is not None:
-            # Let the sender flush the final error frame before the close.
+        with contextlib.suppress(WebSocketDisconnect):
+            await _receiver(socket, hub, session, bucket)
+        if session.closing is not None and not sender.done():
+            # Let the sender flush the final error frame and the close.
             with contextlib.suppress(TimeoutError, Exception):
-                await asyncio.wait_for(asyncio.shield(tasks[0]), 1.0)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
-                await task
-        if session.closing is not None:
+                await asyncio.wait_for(asyncio.shield(sender), 1.0)
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+            await sender
+        if session.closing is not None and sender.cancelled():
+            # The sender did not get to close (a client too slow to take the last frames).
             with contextlib.suppress(Exception):
                 await socket.close(code=session.closing.code, reason=session.closing.reason)
-    finally:
         await hub.detach(session)
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from petit.auth.errors import ExpiredAccessTokenError, NotAuthenticatedError
 from petit.realtime.errors import TooManyStreamsError
+from petit.realtime.session import DeviceEvent
 from petit.thingsboard.keytypes import KeyTypes
 from petit.thingsboard.stream import DeviceConnectivity, DeviceReadings, StreamEvent
 
@@ -337,13 +338,12 @@ class Hub:
     # Channels -> local sessions
 
     def _on_device_message(self, message: Message) -> None:
-        data = message.get("data") or {}
-        try:
-            device_id = uuid.UUID(str(data.get("deviceId")))
-        except ValueError:
+        # Parsed once here and encoded once per form the streams see it in, not once per stream.
+        event = DeviceEvent.parse(message)
+        if event is None:
             return
-        for session in list(self._watchers.get(device_id, ())):
-            session.offer(message)
+        for session in tuple(self._watchers.get(event.device_id, ())):
+            session.offer(event)
 
     def _on_user_message(self, user_id: uuid.UUID, message: Message) -> None:
         kind = message.get("type")

@@ -3,13 +3,18 @@
 A slow client never makes memory grow: pending data is kept as one message per (device, event type) whose
 readings merge to the latest value per key, so the queue is bounded by the devices the client watches. Control
 frames (errors, warnings, revocations) have their own small bound; overflowing it drops the client.
+
+A process may hold thousands of streams, so a stream allocates its queues only once it has something to queue,
+and a device event fanned out to many streams is parsed once and encoded once per distinct form (the id the
+client knows the device by, the keys it asked for) rather than once per stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,18 +32,75 @@ class Closing:
     reason: str
 
 
-@dataclass(slots=True)
-class SessionStats:
-    sent: int = 0
-    coalesced: int = 0
+class DeviceEvent:
+    """A device event as it arrived on the device's channel, shared by every stream it is offered to."""
+
+    __slots__ = ("_forms", "data", "device_id", "kind", "message", "readings", "seq")
+
+    def __init__(self, message: Message, device_id: uuid.UUID) -> None:
+        self.message = message
+        self.device_id = device_id
+        self.kind = str(message.get("type"))
+        self.seq = int(message.get("seq", 0))
+        data = message.get("data")
+        self.data: dict[str, Any] = data if isinstance(data, dict) else {}
+        readings = self.data.get("readings") if self.kind == "deviceData" else None
+        self.readings: dict[str, Any] = readings if isinstance(readings, dict) else {}
+        #: (the device id the client knows, its keys) -> (message, its JSON), built on first use.
+        self._forms: dict[tuple[uuid.UUID, frozenset[str] | None], tuple[Message, str]] | None = None
+
+    @classmethod
+    def parse(cls, message: Message) -> DeviceEvent | None:
+        data = message.get("data") or {}
+        try:
+            device_id = uuid.UUID(str(data.get("deviceId")))
+        except (ValueError, AttributeError):
+            return None
+        return cls(message, device_id)
+
+    def shown(self, keys: frozenset[str] | None) -> bool:
+        """Whether a stream asking for ``keys`` sees anything of this event."""
+        if self.kind != "deviceData":
+            return True
+        if keys is None:
+            return bool(self.readings)
+        return any(k in keys for k in self.readings)
+
+    def form(self, public: uuid.UUID, keys: frozenset[str] | None) -> tuple[Message, str]:
+        forms = self._forms
+        if forms is None:
+            forms = self._forms = {}
+        found = forms.get((public, keys))
+        if found is None:
+            message = self._build(public, keys)
+            found = forms[(public, keys)] = (message, json.dumps(message))
+        return found
+
+    def _build(self, public: uuid.UUID, keys: frozenset[str] | None) -> Message:
+        if self.kind == "deviceData":
+            readings = self.readings
+            if keys is not None:
+                readings = {k: v for k, v in readings.items() if k in keys}
+            return {
+                "type": self.kind,
+                "seq": self.seq,
+                "data": {"deviceId": str(public), "readings": readings},
+            }
+        if public == self.device_id:
+            return self.message
+        return {**self.message, "data": {**self.data, "deviceId": str(public)}}
 
 
-@dataclass(eq=False)
+#: What waits in a stream's data queue: a shared event (sent as the stream sees it), or readings already
+#: merged for this stream alone (a slow client's coalesced update).
+Pending = DeviceEvent | Message
+
+
+@dataclass(eq=False, slots=True)
 class Session:
     claims: AccessClaims
     token: str
     max_pending_control: int
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: Devices the user owns (kept current by revocation events).
     owned: set[uuid.UUID] = field(default_factory=set)
     #: Platform id -> the id the client knows (petit's device id); absent means the same.
@@ -50,13 +112,15 @@ class Session:
     #: Set while the token is expired: data is held back until the client authenticates again.
     expired: bool = False
     closing: Closing | None = None
-    stats: SessionStats = field(default_factory=SessionStats)
-    _control: deque[Message] = field(default_factory=deque)
-    _data: OrderedDict[tuple[uuid.UUID, str], Message] = field(default_factory=OrderedDict)
+    sent: int = 0
+    coalesced: int = 0
+    _control: deque[Message] | None = None
+    _data: dict[tuple[uuid.UUID, str], Pending] | None = None
     #: Resumed events, sent one by one before live data: a resume must not coalesce away what was missed.
-    _replay: deque[Message] = field(default_factory=deque)
+    _replay: deque[Message] | None = None
     _last_seq: dict[uuid.UUID, int] = field(default_factory=dict)
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: What the consumer awaits while the queue is empty; made only then.
+    _waiter: asyncio.Future[None] | None = None
 
     @property
     def user_id(self) -> uuid.UUID:
@@ -69,9 +133,12 @@ class Session:
             return set(self.owned)
         return self.owned & self.selected
 
+    def watches(self, device_id: uuid.UUID) -> bool:
+        return device_id in self.owned and (self.selected is None or device_id in self.selected)
+
     @property
     def pending(self) -> int:
-        return len(self._control) + len(self._data)
+        return len(self._control or ()) + len(self._data or ())
 
     def own(self, devices: dict[uuid.UUID, uuid.UUID]) -> None:
         self.owned = set(devices)
@@ -100,59 +167,70 @@ class Session:
     def control(self, message: Message) -> None:
         if self.closing is not None:
             return
+        if self._control is None:
+            self._control = deque()
         if len(self._control) >= self.max_pending_control:
             self.close(1008, "Client too slow.")
             return
         self._control.append(message)
-        self._wake.set()
+        self.wake()
 
-    def offer(self, message: Message) -> None:
+    def offer(self, event: DeviceEvent | Message) -> None:
         """Queue a device event if this stream should see it (ownership, selection, keys)."""
-        data = message.get("data") or {}
-        try:
-            device_id = uuid.UUID(str(data.get("deviceId")))
-        except ValueError:
+        if not isinstance(event, DeviceEvent):
+            parsed = DeviceEvent.parse(event)
+            if parsed is None:
+                return
+            event = parsed
+        device_id = event.device_id
+        if self.closing is not None or not self.watches(device_id):
             return
-        if self.closing is not None or device_id not in self.watching:
-            return
-        seq = int(message.get("seq", 0))
+        seq = event.seq
         if seq and seq <= self._last_seq.get(device_id, 0):
             return  # already delivered (resume replay overlapping live data)
-        kind = str(message.get("type"))
-        if kind == "deviceData":
-            readings = data.get("readings") or {}
-            if self.keys is not None:
-                readings = {k: v for k, v in readings.items() if k in self.keys}
-            if not readings:
-                return
-            message = {"type": kind, "seq": seq, "data": {"deviceId": str(device_id), "readings": readings}}
-        slot = (device_id, kind)
-        previous = self._data.get(slot)
-        if previous is not None and kind == "deviceData":
-            self.stats.coalesced += 1
+        if not event.shown(self.keys):
+            return
+        slot = (device_id, event.kind)
+        if self._data is None:
+            self._data = {}
+        previous = self._data.pop(slot, None)  # re-inserted last: the queue sends in order of last change
+        if previous is None:
+            self._data[slot] = event
+        else:
+            self.coalesced += 1
+            self._data[slot] = self._merged(previous, event) if event.kind == "deviceData" else event
+        self.wake()
+
+    def _merged(self, previous: Pending, event: DeviceEvent) -> Message:
+        """A slow client's pending update and a newer one: the latest reading per key, the newest sequence."""
+        keys = self.keys
+        if isinstance(previous, DeviceEvent):
+            merged = {k: v for k, v in previous.readings.items() if keys is None or k in keys}
+            seq = previous.seq
+        else:
             merged = dict(previous["data"]["readings"])
-            for key, reading in message["data"]["readings"].items():
-                old = merged.get(key)
-                if old is None or int(reading["ts"]) >= int(old["ts"]):
-                    merged[key] = reading
-            message = {
-                "type": kind,
-                "seq": max(seq, int(previous["seq"])),
-                "data": {"deviceId": str(device_id), "readings": merged},
-            }
-        elif previous is not None:
-            self.stats.coalesced += 1
-        self._data[slot] = message
-        self._data.move_to_end(slot)
-        self._wake.set()
+            seq = int(previous["seq"])
+        for key, reading in event.readings.items():
+            if keys is not None and key not in keys:
+                continue
+            old = merged.get(key)
+            if old is None or int(reading["ts"]) >= int(old["ts"]):
+                merged[key] = reading
+        return {
+            "type": event.kind,
+            "seq": max(event.seq, seq),
+            "data": {"deviceId": str(event.device_id), "readings": merged},
+        }
 
     def replay(self, messages: list[Message]) -> None:
         """Queue missed events (already bounded by the resume window) ahead of live data."""
         for message in messages:
             filtered = self._filtered(message)
             if filtered is not None:
+                if self._replay is None:
+                    self._replay = deque()
                 self._replay.append(filtered)
-        self._wake.set()
+        self.wake()
 
     def _filtered(self, message: Message) -> Message | None:
         data = message.get("data") or {}
@@ -160,7 +238,7 @@ class Session:
             device_id = uuid.UUID(str(data.get("deviceId")))
         except ValueError:
             return None
-        if device_id not in self.watching:
+        if not self.watches(device_id):
             return None
         if message.get("type") != "deviceData" or self.keys is None:
             return message
@@ -171,19 +249,32 @@ class Session:
 
     def drop_device(self, device_id: uuid.UUID) -> None:
         self.owned.discard(device_id)
-        for slot in [s for s in self._data if s[0] == device_id]:
-            del self._data[slot]
+        if self._data:
+            for slot in [s for s in self._data if s[0] == device_id]:
+                del self._data[slot]
 
     def close(self, code: int, reason: str) -> None:
         if self.closing is None:
             self.closing = Closing(code, reason)
-        self._wake.set()
+        self.wake()
 
     async def next_message(self, timeout_s: float | None = None) -> Message | None:
         """The next frame to send; None when the stream is closing or nothing came within ``timeout_s``."""
+        found = await self._next(timeout_s)
+        return found[0] if found is not None else None
+
+    async def next_frame(self) -> str | None:
+        """The next frame as JSON text, shared with the streams that see the same; None when closing."""
+        found = await self._next(None)
+        if found is None:
+            return None
+        message, text = found
+        return text if text is not None else json.dumps(message)
+
+    async def _next(self, timeout_s: float | None) -> tuple[Message, str | None] | None:
         while True:
             if self._control:
-                return self._outgoing(self._control.popleft())
+                return self._outgoing(self._control.popleft()), None
             if self.closing is not None:
                 return None
             if self.expired:
@@ -191,30 +282,52 @@ class Session:
             elif self._replay:
                 message = self._replay.popleft()
                 if self._deliverable(message):
-                    return self._outgoing(message)
+                    return self._outgoing(message), None
                 continue
             elif self._data:
-                _, message = self._data.popitem(last=False)
-                if self._deliverable(message):
-                    return self._outgoing(message)
+                slot = next(iter(self._data))
+                pending = self._data.pop(slot)
+                if isinstance(pending, DeviceEvent):
+                    if self._record(pending.device_id, pending.seq):
+                        return pending.form(self.public(pending.device_id), self.keys)
+                elif self._deliverable(pending):
+                    return self._outgoing(pending), None
                 continue
-            self._wake.clear()
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await self._wake.wait()
-            except TimeoutError:
+            if not await self._wait(timeout_s):
                 return None
+
+    async def _wait(self, timeout_s: float | None) -> bool:
+        """Until something is queued (True) or ``timeout_s`` passes (False)."""
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            if timeout_s is None:
+                await waiter
+            else:
+                async with asyncio.timeout(timeout_s):
+                    await waiter
+        except TimeoutError:
+            return False
+        finally:
+            self._waiter = None
+        return True
 
     def _deliverable(self, message: Message) -> bool:
         """Skip what was already sent (live data overlapping a resume); record the rest as sent."""
         seq = int(message.get("seq", 0))
         if seq:
-            device_id = uuid.UUID(str(message["data"]["deviceId"]))
-            if seq <= self._last_seq.get(device_id, 0) or device_id not in self.watching:
+            return self._record(uuid.UUID(str(message["data"]["deviceId"])), seq)
+        self.sent += 1
+        return True
+
+    def _record(self, device_id: uuid.UUID, seq: int) -> bool:
+        if seq:
+            if seq <= self._last_seq.get(device_id, 0) or not self.watches(device_id):
                 return False
             self._last_seq[device_id] = seq
-        self.stats.sent += 1
+        self.sent += 1
         return True
 
     def wake(self) -> None:
-        self._wake.set()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)

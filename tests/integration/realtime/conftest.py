@@ -17,6 +17,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from petit.runtime import runtime_of
+from petit.serving import websocket_options
+from petit.settings import ServerSettings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -61,7 +63,8 @@ def _free_socket() -> socket.socket:
 
 @asynccontextmanager
 async def run_server(app: Litestar) -> AsyncIterator[Server]:
-    config = uvicorn.Config(app, ws="websockets-sansio", log_level="warning", lifespan="on")
+    # WebSockets served as `petit run` serves them (implementation, compression).
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", **websocket_options(ServerSettings()))
     config.load()
     server = uvicorn.Server(config)
     # startup()/shutdown() rather than serve(): serve() would take over the process's signal handlers.

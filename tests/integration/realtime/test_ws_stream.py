@@ -125,6 +125,18 @@ async def test_protocol_messages_before_and_after_authenticating(tb_settings: Se
             assert await recv_json(ws) == {"type": "error", "message": "Unknown message type."}
 
 
+async def test_compression_offered_by_the_client_is_declined(tb_settings: Settings) -> None:
+    # Per-socket zlib state would cost more memory than the rest of the connection (PETIT_SERVER__*).
+    async with petit(tb_settings) as server:
+        account = await new_account(server)
+        async with connect(server.ws_url, compression="deflate") as ws:
+            assert ws.response is not None
+            assert "Sec-WebSocket-Extensions" not in ws.response.headers
+            assert ws.protocol.extensions == []
+            await ws.send(json.dumps({"type": "authenticate", "token": account.access}))
+            assert await recv_json(ws) == {"type": "authenticated", "message": "Authentication successful."}
+
+
 @pytest.mark.parametrize(
     "token",
     ["not-a-jwt", "", "refresh"],

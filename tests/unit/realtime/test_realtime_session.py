@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from petit.lib.security import AccessClaims
-from petit.realtime.session import Session
+from petit.realtime.session import DeviceEvent, Session
 
 pytestmark = pytest.mark.unit
 
@@ -108,3 +109,42 @@ async def test_platform_ids_are_shown_as_petit_ids() -> None:
     message = await session.next_message(timeout_s=0)
     assert message is not None
     assert message["data"]["deviceId"] == str(public)
+
+
+async def test_one_event_fanned_out_is_encoded_once_per_form_and_still_filtered_per_stream() -> None:
+    platform, public = uuid.uuid4(), uuid.uuid4()
+    everything, also_everything, power_only, aliased = (_session(platform) for _ in range(4))
+    power_only.keys = frozenset({"power"})
+    aliased.own({platform: public})
+    event = DeviceEvent.parse(_data(platform, 7, power=1, temp=2))
+    assert event is not None
+    for session in (everything, also_everything, power_only, aliased):
+        session.offer(event)
+    frames = [await s.next_frame() for s in (everything, also_everything, power_only, aliased)]
+    assert all(frame is not None for frame in frames)
+    full, same, filtered, renamed = (json.loads(frame or "") for frame in frames)
+    assert full == same == _data(platform, 7, power=1, temp=2)
+    # Streams that see the event alike share one encoding; the others get their own.
+    assert frames[0] is frames[1]
+    assert filtered["data"]["readings"] == {"power": {"ts": 7000, "value": 1}}
+    assert renamed["data"]["deviceId"] == str(public)
+    assert renamed["data"]["readings"] == full["data"]["readings"]
+
+
+async def test_a_shared_event_coalesces_with_what_a_slow_stream_still_holds() -> None:
+    device = uuid.uuid4()
+    slow = _session(device)
+    slow.keys = frozenset({"power", "temp"})
+    for seq, values in ((1, {"power": 1, "noise": 9}), (2, {"temp": 5}), (3, {"power": 3})):
+        event = DeviceEvent.parse(_data(device, seq, **values))
+        assert event is not None
+        slow.offer(event)
+    assert slow.pending == 1
+    frame = await slow.next_frame()
+    message = json.loads(frame or "")
+    assert message["seq"] == 3
+    assert message["data"]["readings"] == {
+        "power": {"ts": 3000, "value": 3},
+        "temp": {"ts": 2000, "value": 5},
+    }
+    assert await slow.next_message(timeout_s=0) is None
