@@ -116,12 +116,11 @@ def _finish_component(name: str, schema: Schema, models: dict[str, type[BaseMode
             setattr(schema, aliases.get(key, key), value)
 
 
-_JSON_VALUE_REF = JSON_VALUE_REF
-JSON_VALUE = _JSON_VALUE_REF.rsplit("/", 1)[-1]
+JSON_VALUE = JSON_VALUE_REF.rsplit("/", 1)[-1]
 
 
 def _json_value_schema() -> Schema:
-    ref = Reference(ref=_JSON_VALUE_REF)
+    ref = Reference(ref=JSON_VALUE_REF)
     return Schema(
         description="Any JSON value; numbers (integers and floats) within the signed 64-bit range",
         any_of=[
@@ -148,7 +147,7 @@ def _is_any(schema: object) -> bool:
 
 
 def _as_json_value(schema: Schema) -> Reference:
-    return Reference(ref=_JSON_VALUE_REF, description=schema.description)
+    return Reference(ref=JSON_VALUE_REF, description=schema.description)
 
 
 def _children(schema: Schema) -> Iterator[Schema | Reference]:
@@ -164,25 +163,24 @@ def _children(schema: Schema) -> Iterator[Schema | Reference]:
 
 
 def _bound_json_values(schema: Schema) -> None:
-    """Replace every ``Any`` under ``schema`` by a ``JsonValue`` reference, in place."""
-    stack = [schema]
-    while stack:
-        current = stack.pop()
-        for name in ("items", "additional_properties"):
-            if _is_any(getattr(current, name)):
-                setattr(current, name, _as_json_value(getattr(current, name)))
-        if current.type == OpenAPIType.OBJECT and current.additional_properties is None:
-            # An open object (a model that ignores extras): the extras still pass the body guard.
-            current.additional_properties = Reference(ref=_JSON_VALUE_REF)
-        if current.properties:
-            for key, child in current.properties.items():
-                if _is_any(child):
-                    current.properties[key] = _as_json_value(child)  # type: ignore[arg-type]
-        for name in ("all_of", "any_of", "one_of"):
-            members = getattr(current, name)
-            if members:
-                setattr(current, name, [_as_json_value(m) if _is_any(m) else m for m in members])
-        stack.extend(child for child in _children(current) if isinstance(child, Schema))
+    """Replace each ``Any`` directly under ``schema`` by a ``JsonValue`` reference, in place.
+
+    Not recursive: :func:`_request_schemas` already lists every nested schema of a request.
+    """
+    for name in ("items", "additional_properties"):
+        if _is_any(getattr(schema, name)):
+            setattr(schema, name, _as_json_value(getattr(schema, name)))
+    if schema.type == OpenAPIType.OBJECT and schema.additional_properties is None:
+        # An open object (a model that ignores extras): the extras still pass the body guard.
+        schema.additional_properties = Reference(ref=JSON_VALUE_REF)
+    if schema.properties:
+        for key, child in schema.properties.items():
+            if _is_any(child):
+                schema.properties[key] = _as_json_value(child)  # type: ignore[arg-type]
+    for name in ("all_of", "any_of", "one_of"):
+        members = getattr(schema, name)
+        if members:
+            setattr(schema, name, [_as_json_value(m) if _is_any(m) else m for m in members])
 
 
 def _request_schemas(openapi: OpenAPI) -> list[Schema]:
