@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+import time
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.asyncio import Redis
 
@@ -34,7 +35,7 @@ from petit.thingsboard.client import ThingsBoardClient
 from petit.users.linking import PlatformLinker, PlatformLinkTask
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from litestar import Litestar
     from litestar.datastructures import State
@@ -48,7 +49,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _RUNTIME_KEY = "petit_runtime"
+#: How long one component may take to stop. Past it, shutdown logs the component and goes on without it: a
+#: process that hangs on SIGTERM is killed by its supervisor with nothing said, and its peers' work with it.
+STOP_DEADLINE_S = 10.0
 
 
 def throttle_limits(settings: OwnershipSettings) -> ThrottleLimits:
@@ -163,11 +169,11 @@ async def open_runtime(
     """
     async with AsyncExitStack() as stack:
         engine = create_engine(settings.db)
-        stack.push_async_callback(engine.dispose)
+        _on_stop(stack, "database", engine.dispose)
         shared_redis = redis
         if shared_redis is None and settings.redis.url:
             shared_redis = Redis.from_url(settings.redis.url)
-            stack.push_async_callback(shared_redis.aclose)  # type: ignore[attr-defined]
+            _on_stop(stack, "redis", shared_redis.aclose)  # type: ignore[attr-defined]
         cache: Cache = (
             RedisCache(
                 shared_redis, prefix=settings.redis.key_prefix, timeout_s=settings.redis.command_timeout_s
@@ -181,7 +187,7 @@ async def open_runtime(
             client = ThingsBoardClient(
                 settings.thingsboard.client_config(settings.redis.key_prefix), redis=shared_redis
             )
-            stack.push_async_callback(client.aclose)
+            _on_stop(stack, "thingsboard-client", client.aclose)
             platform = client
         sessionmaker = create_sessionmaker(engine)
         codec = token_codec(settings)
@@ -190,11 +196,13 @@ async def open_runtime(
             # Revocation checks answered in this process, kept current over pub/sub (petit.auth.revocations).
             revocations = RevocationView(shared_redis, prefix=settings.redis.key_prefix)
             await revocations.start()
-            stack.push_async_callback(revocations.aclose)
+            _on_stop(stack, "revocation-view", revocations.aclose)
             # Until it is current, checks go to Redis: start-up need not wait, it only saves round trips.
             await revocations.wait_current(timeout_s=settings.redis.command_timeout_s)
         verifier = AccessTokenVerifier(codec=codec, cache=cache, clock=clock, revocations=revocations)
-        hub = await stack.enter_async_context(
+        hub = await _enter(
+            stack,
+            "realtime-hub",
             open_hub(
                 settings,
                 redis=redis,
@@ -202,7 +210,7 @@ async def open_runtime(
                 thingsboard=platform,
                 verifier=verifier,
                 limits=stream_limits or StreamLimits(),
-            )
+            ),
         )
         hasher = secret_hasher(settings)
         throttle = AttemptThrottle(cache, clock, throttle_limits(settings.ownership))
@@ -212,8 +220,10 @@ async def open_runtime(
             linker = PlatformLinker(platform, clock)
             link_task = PlatformLinkTask(sessionmaker, linker)
             link_task.start()
-            stack.push_async_callback(link_task.stop)
-            watcher = await stack.enter_async_context(
+            _on_stop(stack, "platform-link", link_task.stop)
+            watcher = await _enter(
+                stack,
+                "pairing-watcher",
                 start_pairing_watcher(
                     settings,
                     sessionmaker=sessionmaker,
@@ -222,7 +232,7 @@ async def open_runtime(
                     throttle=throttle,
                     hub=hub,
                     clock=clock,
-                )
+                ),
             )
             sweeper = IntentSweeper(
                 sessionmaker,
@@ -232,7 +242,7 @@ async def open_runtime(
                 interval_s=settings.ownership.intent_sweep_interval_s,
             )
             sweep_task = asyncio.create_task(sweeper.run(), name="petit-intent-sweeper")
-            stack.push_async_callback(_cancel, sweep_task)
+            _on_stop(stack, "intent-sweeper", lambda: stop_task(sweep_task))
             await prepare_provisioning_profile(settings, platform, cache)
         health = HealthService(
             engine=engine,
@@ -242,7 +252,7 @@ async def open_runtime(
             cache_timeout_s=settings.redis.health_timeout_s,
             thingsboard_timeout_s=settings.thingsboard.request_timeout_s,
         )
-        stack.push_async_callback(health.aclose)
+        _on_stop(stack, "health", health.aclose)
         yield Runtime(
             settings=settings,
             clock=clock,
@@ -263,7 +273,48 @@ async def open_runtime(
         )
 
 
-async def _cancel(task: asyncio.Task[None]) -> None:
+async def stop_task(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait for it to end, without swallowing a cancellation aimed at the caller."""
     task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
+    await asyncio.wait({task})
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("runtime.task_failed task=%s", task.get_name(), exc_info=task.exception())
+
+
+def _on_stop(stack: AsyncExitStack, component: str, stop: Callable[[], Awaitable[object]]) -> None:
+    stack.push_async_callback(_stop_within_deadline, component, stop)
+
+
+async def _enter(stack: AsyncExitStack, component: str, context: AbstractAsyncContextManager[T]) -> T:
+    """Enter ``context`` on ``stack``; its exit, on a clean shutdown, is bounded like every other stop."""
+    value = await context.__aenter__()
+
+    async def leave(exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        outcome: list[bool | None] = [None]
+
+        async def exit_context() -> None:
+            outcome[0] = await context.__aexit__(exc_type, exc, tb)
+
+        await _stop_within_deadline(component, exit_context)
+        return bool(outcome[0])
+
+    stack.push_async_exit(leave)
+    return value
+
+
+async def _stop_within_deadline(component: str, stop: Callable[[], Awaitable[object]]) -> None:
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(STOP_DEADLINE_S):
+            await stop()
+    except TimeoutError:
+        # The traceback shows where the stop was waiting when the deadline cut it.
+        log.exception("runtime.stop_timeout component=%s deadline_s=%.0f", component, STOP_DEADLINE_S)
+        return
+    except Exception:
+        # One component failing to close must not keep the others open.
+        log.exception("runtime.stop_failed component=%s", component)
+        return
+    elapsed = time.monotonic() - started
+    if elapsed > 1.0:
+        log.warning("runtime.stop_slow component=%s elapsed_s=%.1f", component, elapsed)

@@ -18,6 +18,8 @@ import asyncio
 import os
 import secrets
 import shutil
+import signal
+import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -72,6 +74,30 @@ def selected_backends(config: pytest.Config) -> list[str]:
             f"--backends/PETIT_TEST_BACKENDS: unknown {unknown}; choose from {list(BACKENDS)}"
         )
     return list(dict.fromkeys(BACKEND_ALIASES[name] for name in names))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> Iterator[None]:
+    """When pytest-timeout fires, print every asyncio task's stack as well as the threads'.
+
+    A hung test here is nearly always a coroutine awaiting something that never comes; the thread dump alone
+    shows only the event loop idling in ``select``."""
+    yield
+    previous = signal.getsignal(signal.SIGALRM)
+    if not callable(previous):
+        return
+
+    def dump_tasks_then(signum: int, frame: Any) -> None:
+        try:
+            tasks = asyncio.all_tasks()
+        except RuntimeError:  # no loop running: the thread dump says it all
+            tasks = set()
+        for task in tasks:
+            print(f"~~~~ asyncio task {task.get_name()} ~~~~", file=sys.stderr)
+            task.print_stack(limit=30, file=sys.stderr)
+        previous(signum, frame)
+
+    signal.signal(signal.SIGALRM, dump_tasks_then)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -24,7 +25,6 @@ from tests.integration.realtime.conftest import new_account, recv_json, run_serv
 
 if TYPE_CHECKING:
     from litestar import Litestar
-    from redis.asyncio import Redis
     from websockets.asyncio.client import ClientConnection
 
     from petit.lib.security import AccessClaims
@@ -119,10 +119,27 @@ async def test_a_view_that_is_not_current_fails_closed_to_redis(
             assert verifier.remote_checks == remote + 1
 
 
+async def _kill_connections_named(admin: Redis, name: str) -> int:
+    """Kill this test's connections only: ``CLIENT KILL TYPE pubsub`` would also cut every other test's
+    subscriptions on the shared server (the other xdist worker's streams among them)."""
+    listing = await admin.execute_command("CLIENT", "LIST", "TYPE", "pubsub")
+    text = listing.decode() if isinstance(listing, bytes) else str(listing)
+    ids = []
+    for line in text.splitlines():
+        fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
+        if fields.get("name") == name:
+            ids.append(fields["id"])
+    for client_id in ids:
+        await admin.execute_command("CLIENT", "KILL", "ID", client_id)
+    return len(ids)
+
+
 async def test_reconnect_reloads_markers_set_while_away(
-    settings: Settings, redis_client: Redis, redis_prefix: str
+    settings: Settings, redis_client: Redis, redis_url: str, redis_prefix: str
 ) -> None:
-    view = RevocationView(redis_client, prefix=redis_prefix)
+    name = f"petit-test-view-{uuid.uuid4().hex[:12]}"
+    own = Redis.from_url(redis_url, client_name=name)
+    view = RevocationView(own, prefix=redis_prefix)
     gone = uuid.uuid4().hex
     await redis_client.set(f"{redis_prefix}auth:revoked:jti:{gone}", "1", px=60_000)
     await view.start()
@@ -141,13 +158,14 @@ async def test_reconnect_reloads_markers_set_while_away(
             await asyncio.sleep(0.01)
         loads = view.loads
         # Kill the subscription's connection: the view reconnects and loads again.
-        await redis_client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        assert await _kill_connections_named(redis_client, name) == 1
         deadline = time.monotonic() + 5
         while view.loads == loads or not view.current():
             assert time.monotonic() < deadline, "no reload after the connection dropped"
             await asyncio.sleep(0.02)
     finally:
         await view.aclose()
+        await own.aclose()
 
 
 async def _drain(ws: ClientConnection, within: float) -> None:
