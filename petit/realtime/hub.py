@@ -1,7 +1,7 @@
 """The per-process streaming hub: who watches what, one upstream subscription per device, fan-out.
 
 Flow: ThingsBoard pushes an update to this process's stream -> the journal admits it once deployment-wide and
-numbers it -> it is published on the device's channel (Redis pub/sub through Litestar channels) -> every petit
+numbers it -> it is published on the device's channel (Redis pub/sub, petit.realtime.channels) -> every petit
 process with a local watcher of that device receives it -> each local stream filters and queues it.
 
 The hub reference-counts devices over local streams: the first watcher opens the ThingsBoard subscription and
@@ -31,9 +31,8 @@ from petit.thingsboard.stream import DeviceConnectivity, DeviceReadings, StreamE
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from litestar.channels import ChannelsPlugin, Subscriber
-
     from petit.lib.security import AccessClaims
+    from petit.realtime.channels import Channels
     from petit.realtime.config import StreamLimits
     from petit.realtime.journal import Journal
     from petit.realtime.session import Session
@@ -77,7 +76,7 @@ class Hub:
         self,
         *,
         thingsboard: ThingsBoardPort | None,
-        channels: ChannelsPlugin,
+        channels: Channels,
         journal: Journal,
         directory: DeviceDirectory,
         authenticate: Authenticator,
@@ -109,12 +108,17 @@ class Hub:
         self._sessions: set[Session] = set()
         self._per_user: dict[uuid.UUID, set[Session]] = defaultdict(set)
         self._watchers: dict[uuid.UUID, set[Session]] = defaultdict(set)
-        self._device_subs: dict[uuid.UUID, tuple[Subscriber, asyncio.Task[None]]] = {}
-        self._user_subs: dict[uuid.UUID, tuple[Subscriber, asyncio.Task[None]]] = {}
+        self._device_subs: set[uuid.UUID] = set()
+        self._user_subs: set[uuid.UUID] = set()
+        #: Per watched device: the newest sequence its channel delivered here, or (until one arrives) the
+        #: journal's head when the watch began. A lost channel connection is caught up from there.
+        self._seen_seq: dict[uuid.UUID, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._recheck: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.published = 0
+        #: Updates delivered from the journal after the channel connection came back (tests read it).
+        self.caught_up = 0
 
     # What the bench and tests read
 
@@ -129,6 +133,11 @@ class Hub:
         return sum(1 for d in self._watchers if stream.is_live(d)) if stream is not None else 0
 
     @property
+    def channel_connects(self) -> int:
+        """Times the channel connection was made: 1 on a healthy process, more after Redis dropped it."""
+        return self._channels.connects
+
+    @property
     def sessions(self) -> int:
         return len(self._sessions)
 
@@ -141,7 +150,6 @@ class Hub:
         for session in list(self._sessions):
             session.close(1001, "Server shutting down.")
         tasks = [t for t in (self._recheck, *self._tasks) if t is not None]
-        tasks += [task for _, task in (*self._device_subs.values(), *self._user_subs.values())]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -158,29 +166,45 @@ class Hub:
     def user_channel(self, user_id: uuid.UUID) -> str:
         return f"{self._prefix}rt:user:{user_id}"
 
-    async def _open_sub(
-        self, channel: str, on_message: Callable[[Message], None]
-    ) -> tuple[Subscriber, asyncio.Task[None]]:
-        subscriber = await self._channels.subscribe(channel)
+    async def _open_sub(self, channel: str, on_message: Callable[[Message], None]) -> None:
+        def handle(raw: bytes) -> None:
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                return
+            if isinstance(message, dict):
+                on_message(message)
 
-        async def pump() -> None:
-            async for raw in subscriber.iter_events():
-                try:
-                    message = json.loads(raw)
-                except ValueError:
-                    continue
-                if isinstance(message, dict):
-                    on_message(message)
+        await self._channels.subscribe(channel, handle)
 
-        return subscriber, asyncio.get_running_loop().create_task(pump(), name=f"realtime-sub:{channel}")
-
-    async def _close_sub(self, channel: str, entry: tuple[Subscriber, asyncio.Task[None]]) -> None:
-        subscriber, task = entry
+    async def _close_sub(self, channel: str) -> None:
         with contextlib.suppress(Exception):
-            await self._channels.unsubscribe(subscriber, channel)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await self._channels.unsubscribe(channel)
+
+    async def catch_up(self) -> None:
+        """After the channel connection was lost and made again: deliver, from the journal, what the watched
+        devices published meanwhile (sessions drop what they already have, by sequence), and re-read who may
+        stream what, since access changes sent meanwhile are gone."""
+        self._spawn(self._resync_access())
+        thresholds = dict(self._seen_seq)
+        if not thresholds:
+            return
+        try:
+            missed = await self._journal.since(thresholds, min(thresholds.values()))
+        except Exception:
+            log.warning("realtime.catch_up_failed", exc_info=True)
+            return
+        delivered = 0
+        for message in missed:
+            try:
+                device_id = uuid.UUID(str(message["data"]["deviceId"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if int(message.get("seq", 0)) > thresholds.get(device_id, 0):
+                self._on_device_message(message)
+                delivered += 1
+        self.caught_up += delivered
+        log.info("realtime.caught_up", extra={"devices": len(thresholds), "messages": delivered})
 
     # Sessions
 
@@ -193,7 +217,8 @@ class Hub:
             mine.add(session)
             self._sessions.add(session)
             if session.user_id not in self._user_subs:
-                self._user_subs[session.user_id] = await self._open_sub(
+                self._user_subs.add(session.user_id)
+                await self._open_sub(
                     self.user_channel(session.user_id),
                     functools.partial(self._on_user_message, session.user_id),
                 )
@@ -210,9 +235,9 @@ class Hub:
                 mine.discard(session)
                 if not mine:
                     del self._per_user[session.user_id]
-                    entry = self._user_subs.pop(session.user_id, None)
-                    if entry is not None:
-                        await self._close_sub(self.user_channel(session.user_id), entry)
+                    if session.user_id in self._user_subs:
+                        self._user_subs.discard(session.user_id)
+                        await self._close_sub(self.user_channel(session.user_id))
 
     async def reselect(
         self, session: Session, devices: frozenset[uuid.UUID] | None, keys: frozenset[str] | None
@@ -228,9 +253,9 @@ class Hub:
             watchers = self._watchers[device_id]
             watchers.add(session)
             if len(watchers) == 1:
-                self._device_subs[device_id] = await self._open_sub(
-                    self.device_channel(device_id), self._on_device_message
-                )
+                self._device_subs.add(device_id)
+                self._seen_seq[device_id] = await self._journal_head()
+                await self._open_sub(self.device_channel(device_id), self._on_device_message)
                 if self._stream is not None:
                     self._stream.watch(device_id)
         for device_id in before - after:
@@ -243,9 +268,18 @@ class Hub:
                 self._latest.pop(device_id, None)
                 if self.key_types is not None:
                     self.key_types.forget(device_id)
-                entry = self._device_subs.pop(device_id, None)
-                if entry is not None:
-                    await self._close_sub(self.device_channel(device_id), entry)
+                self._seen_seq.pop(device_id, None)
+                if device_id in self._device_subs:
+                    self._device_subs.discard(device_id)
+                    await self._close_sub(self.device_channel(device_id))
+
+    async def _journal_head(self) -> int:
+        try:
+            return await self._journal.head()
+        except Exception:
+            # Without it a catch-up may repeat a few older updates of this device; sessions cope.
+            log.warning("realtime.journal_head_failed", exc_info=True)
+            return 0
 
     async def replay(self, session: Session, last_seq: int) -> list[Message]:
         """What ``session`` missed after ``last_seq`` within the resume window (already filtered)."""
@@ -325,10 +359,10 @@ class Hub:
             return
         self.published += 1
         if not publishes:
-            await self._channels.wait_published(json.dumps(numbered).encode(), channel)
+            await self._channels.publish(channel, json.dumps(numbered).encode())
 
     async def publish_user_event(self, user_id: uuid.UUID, message: Message) -> None:
-        await self._channels.wait_published(json.dumps(message).encode(), self.user_channel(user_id))
+        await self._channels.publish(self.user_channel(user_id), json.dumps(message).encode())
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -342,6 +376,8 @@ class Hub:
         event = DeviceEvent.parse(message)
         if event is None:
             return
+        if event.seq > self._seen_seq.get(event.device_id, event.seq):
+            self._seen_seq[event.device_id] = event.seq
         for session in tuple(self._watchers.get(event.device_id, ())):
             session.offer(event)
 
@@ -395,6 +431,27 @@ class Hub:
     async def _grant_device(self, session: Session, device_id: uuid.UUID, message: Message) -> None:
         await self._add_device(session, device_id)
         session.control(message)
+
+    async def _resync_access(self) -> None:
+        gate = asyncio.Semaphore(_RECHECK_CONCURRENCY)
+
+        async def resync(user_id: uuid.UUID) -> None:
+            async with gate:
+                try:
+                    devices = await self.directory.owned_devices(user_id)
+                except Exception:
+                    log.warning("realtime.resync_failed", exc_info=True)
+                    return
+            for session in list(self._per_user.get(user_id, ())):
+                for device_id in session.owned - devices.keys():
+                    await self._revoke_device(session, device_id)
+                if devices.keys() - session.owned:
+                    async with self._lock:
+                        before = session.watching
+                        session.own(devices)
+                        await self._watch_locked(session, before, session.watching)
+
+        await asyncio.gather(*(resync(user_id) for user_id in list(self._per_user)))
 
     # Token re-checks: logout, password change and expiry reach open streams within one interval
 

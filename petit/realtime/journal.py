@@ -34,6 +34,9 @@ class Journal(Protocol):
     async def since(self, device_ids: Iterable[UUID], seq: int) -> list[Message]:
         """Journaled messages of ``device_ids`` after ``seq``, in sequence order."""
 
+    async def head(self) -> int:
+        """The newest sequence number given so far (0 before the first)."""
+
 
 # Admit once, number, journal (as "<seq> <json>"), atomically: two processes racing on one update must not
 # both publish it.
@@ -99,6 +102,9 @@ class RedisJournal:
                     found.append(dict(json.loads(body), seq=int(head)))
         return sorted(found, key=lambda m: int(m["seq"]))
 
+    async def head(self) -> int:
+        return int(await self._redis.get(f"{self._prefix}rt:seq") or 0)
+
 
 class MemoryJournal:
     """One process's journal (no Redis configured): same contract, nothing shared; it does not publish."""
@@ -131,3 +137,6 @@ class MemoryJournal:
     async def since(self, device_ids: Iterable[UUID], seq: int) -> list[Message]:
         found = [m for d in device_ids for m in self._items.get(d, ()) if int(m["seq"]) > seq]
         return sorted(found, key=lambda m: int(m["seq"]))
+
+    async def head(self) -> int:
+        return self._seq

@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
-from litestar.channels import ChannelsPlugin
-from litestar.channels.backends.memory import MemoryChannelsBackend
 
 from petit.auth.errors import RevokedAccessTokenError
 from petit.lib.security import AccessClaims
+from petit.realtime.channels import MemoryChannels
 from petit.realtime.config import StreamLimits
 from petit.realtime.errors import TooManyStreamsError
 from petit.realtime.events import publish_device_revoked
@@ -50,8 +49,9 @@ class Tokens:
 async def world() -> AsyncIterator[tuple[Hub, FakeThingsBoard, Tokens]]:
     tb = FakeThingsBoard()
     tokens = Tokens()
-    channels = ChannelsPlugin(MemoryChannelsBackend(), arbitrary_channels_allowed=True)
-    async with channels:
+    channels = MemoryChannels()
+    await channels.start()
+    try:
         hub = Hub(
             thingsboard=tb,
             channels=channels,
@@ -64,6 +64,8 @@ async def world() -> AsyncIterator[tuple[Hub, FakeThingsBoard, Tokens]]:
         await hub.start()
         yield hub, tb, tokens
         await hub.aclose()
+    finally:
+        await channels.aclose()
 
 
 def _session(user: uuid.UUID, token: str, *devices: uuid.UUID) -> Session:
@@ -153,3 +155,26 @@ async def test_latest_known_vouches_only_for_delivered_keys_of_streamed_devices(
     assert hub.latest_known(device, ["power", "never"]) is None
     await hub.detach(session)
     assert hub.latest_known(device, ["power"]) is None
+
+
+async def test_after_a_channel_reconnect_access_is_read_again(
+    world: tuple[Hub, FakeThingsBoard, Tokens],
+) -> None:
+    # Access changes published while the channel connection was down are gone; the catch-up re-reads them.
+    hub, tb, _ = world
+    kept, lost, gained = await _device(tb), await _device(tb), await _device(tb)
+    user = uuid.uuid4()
+    directory = hub.directory
+    assert isinstance(directory, Directory)
+    directory.owned[user] = {kept: kept, gained: gained}
+    session = _session(user, "tok", kept, lost)
+    await hub.attach(session)
+    assert hub.upstream_subscriptions == 2
+    await hub.catch_up()
+    revoked = await asyncio.wait_for(session.next_message(), 2)
+    assert revoked == {"type": "deviceRevoked", "data": {"deviceId": str(lost)}}
+    deadline = asyncio.get_running_loop().time() + 2
+    while session.owned != {kept, gained}:
+        assert asyncio.get_running_loop().time() < deadline, session.owned
+        await asyncio.sleep(0.01)
+    assert hub.upstream_subscriptions == 2
