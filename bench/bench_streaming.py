@@ -24,6 +24,7 @@ import functools
 import gc
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
 from thingsboard_emulator.mqtt import codec
@@ -555,6 +557,7 @@ async def main(args: argparse.Namespace) -> int:  # noqa: C901 - one linear run
     http_port, mqtt_port, petit_port = free_port(), free_port(), free_port()
     tmp = Path(tempfile.mkdtemp(prefix="bench-stream-"))
     stats_path = tmp / "petit-stats.json"
+    redis_prefix = f"bench-stream-{uuid.uuid4().hex[:8]}:"
     env = {
         **os.environ,
         "PETIT_ENVIRONMENT": "test",
@@ -564,7 +567,7 @@ async def main(args: argparse.Namespace) -> int:  # noqa: C901 - one linear run
         "PETIT_AUTH__LOGIN_MAX_PER_IP": "100000",
         "PETIT_DB__URL": f"sqlite+aiosqlite:///{tmp / 'petit.sqlite3'}",
         "PETIT_REDIS__URL": REDIS_URL,
-        "PETIT_REDIS__KEY_PREFIX": f"bench-stream-{uuid.uuid4().hex[:8]}:",
+        "PETIT_REDIS__KEY_PREFIX": redis_prefix,
         "PETIT_THINGSBOARD__URL": f"http://{HOST}:{http_port}",
         "PETIT_THINGSBOARD__USERNAME": TB_USER,
         "PETIT_THINGSBOARD__PASSWORD": TB_PASSWORD,
@@ -668,6 +671,26 @@ async def main(args: argparse.Namespace) -> int:  # noqa: C901 - one linear run
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        # The run's journal, revocation and token keys: the Redis it used is shared with the test suite.
+        await forget_keys(redis_prefix)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def forget_keys(prefix: str) -> None:
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        batch: list[bytes] = []
+        async for key in redis.scan_iter(match=f"{prefix}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                await redis.delete(*batch)
+                batch.clear()
+        if batch:
+            await redis.delete(*batch)
+    except OSError:
+        pass  # Redis went away: nothing to clean, nothing to report
+    finally:
+        await redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose()
 
 
 def parse_args() -> argparse.Namespace:

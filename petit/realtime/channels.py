@@ -123,7 +123,9 @@ class RedisChannels:
             if pubsub is None:
                 return  # not connected: the next connection subscribes to everything in _handlers
             try:
-                await getattr(pubsub, name)(channel)
+                # Bounded: callers hold the hub's lock, and a hung Redis must not freeze every stream's start.
+                async with asyncio.timeout(self._ping_interval_s):
+                    await getattr(pubsub, name)(channel)
             except Exception as exc:  # noqa: BLE001 - the reader sees the same loss and reconnects
                 log.info(
                     "realtime.channels.command_failed", extra={"command": name, "error": type(exc).__name__}
@@ -134,7 +136,7 @@ class RedisChannels:
         while True:
             pubsub = self._redis.pubsub()
             try:
-                async with self._lock:
+                async with self._lock, asyncio.timeout(self._ping_interval_s):
                     self._pubsub = pubsub
                     await pubsub.subscribe(self._home, *self._handlers)
                 self.connects += 1

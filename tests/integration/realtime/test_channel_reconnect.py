@@ -7,6 +7,7 @@ test worker).
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ import pytest
 from redis.asyncio import Redis
 
 from petit.app import create_app
+from petit.realtime.channels import RedisChannels
 from petit.realtime.config import StreamLimits
 from petit.runtime import runtime_of
 from tests.integration.realtime.conftest import authed_socket, give_device, new_account, recv_json, run_server
@@ -90,3 +92,25 @@ async def _keys_arriving(ws: ClientConnection, count: int, within: float = 15.0)
         if message.get("type") == "deviceData":
             keys += list(message["data"]["readings"])
     return keys
+
+
+async def test_without_redis_subscribing_does_not_wait_and_closing_is_prompt() -> None:
+    # A closed port: the reader retries in the background; streams starting meanwhile are not held up.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    absent = Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=0.5)
+    channels = RedisChannels(absent, backoff_max_s=0.2)
+    await channels.start()
+    try:
+        started = time.monotonic()
+        await channels.subscribe("nowhere", lambda _: None)
+        await channels.unsubscribe("nowhere")
+        assert time.monotonic() - started < 1.0
+        assert not channels.connected.is_set()
+        assert channels.connects == 0
+    finally:
+        started = time.monotonic()
+        await channels.aclose()
+        assert time.monotonic() - started < 1.0
+        await absent.aclose()
