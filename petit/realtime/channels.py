@@ -90,6 +90,7 @@ class RedisChannels:
         self._home = f"{home_prefix}rt:process:{uuid.uuid4().hex}"
         self._handlers: dict[str, Callable[[bytes], None]] = {}
         self._pubsub: PubSub | None = None
+        self._confirmations: dict[str, asyncio.Future[None]] = {}
         # redis-py's PubSub opens its connection on the first (un)subscribe: two at once would open two.
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -98,8 +99,19 @@ class RedisChannels:
         self.connects = 0
 
     async def subscribe(self, channel: str, handler: Callable[[bytes], None]) -> None:
+        """Returns once Redis confirmed the subscription (or could not be reached): whatever is published on
+        ``channel`` from then on reaches ``handler``, so a watch started after it misses nothing."""
         self._handlers[channel] = handler
-        await self._command("subscribe", channel)
+        confirmed = asyncio.get_running_loop().create_future()
+        self._confirmations[channel] = confirmed
+        try:
+            if await self._command("subscribe", channel):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._ping_interval_s):
+                        await confirmed
+        finally:
+            if self._confirmations.get(channel) is confirmed:
+                del self._confirmations[channel]
 
     async def unsubscribe(self, channel: str) -> None:
         if self._handlers.pop(channel, None) is not None:
@@ -117,19 +129,21 @@ class RedisChannels:
             await asyncio.wait({self._task})
             self._task = None
 
-    async def _command(self, name: str, channel: str) -> None:
+    async def _command(self, name: str, channel: str) -> bool:
+        """Send an (un)subscribe on the current connection; False when there is none or it failed."""
         async with self._lock:
             pubsub = self._pubsub
             if pubsub is None:
-                return  # not connected: the next connection subscribes to everything in _handlers
+                return False  # not connected: the next connection subscribes to everything in _handlers
             try:
                 # Bounded: callers hold the hub's lock, and a hung Redis must not freeze every stream's start.
                 async with asyncio.timeout(self._ping_interval_s):
                     await getattr(pubsub, name)(channel)
             except Exception as exc:  # noqa: BLE001 - the reader sees the same loss and reconnects
-                log.info(
-                    "realtime.channels.command_failed", extra={"command": name, "error": type(exc).__name__}
-                )
+                failure = {"command": name, "error": type(exc).__name__}
+                log.info("realtime.channels.command_failed", extra=failure)
+                return False
+            return True
 
     async def _run(self) -> None:
         delay = self._backoff_initial_s
@@ -195,10 +209,16 @@ class RedisChannels:
                 held.append(message)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
-        if message.get("type") != "message":
+        kind = message.get("type")
+        if kind not in {"message", "subscribe"}:
             return
         channel = message.get("channel")
         name = channel.decode() if isinstance(channel, bytes) else str(channel)
+        if kind == "subscribe":
+            confirmed = self._confirmations.get(name)
+            if confirmed is not None and not confirmed.done():
+                confirmed.set_result(None)
+            return
         handler = self._handlers.get(name)
         data = message.get("data")
         if handler is not None and isinstance(data, bytes | str):

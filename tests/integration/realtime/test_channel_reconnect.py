@@ -7,10 +7,13 @@ test worker).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 import uuid
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import pytest
 from redis.asyncio import Redis
@@ -22,6 +25,8 @@ from petit.runtime import runtime_of
 from tests.integration.realtime.conftest import authed_socket, give_device, new_account, recv_json, run_server
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from websockets.asyncio.client import ClientConnection
 
     from petit.settings import Settings
@@ -114,3 +119,60 @@ async def test_without_redis_subscribing_does_not_wait_and_closing_is_prompt() -
         await channels.aclose()
         assert time.monotonic() - started < 1.0
         await absent.aclose()
+
+
+@asynccontextmanager
+async def _slow_uplink(target: tuple[str, int], delay_s: float) -> AsyncIterator[int]:
+    """A TCP proxy to ``target`` that holds every chunk the client sends for ``delay_s`` (in order)."""
+
+    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, delay: float) -> None:
+        try:
+            while data := await source.read(65536):
+                await asyncio.sleep(delay)
+                sink.write(data)
+                await sink.drain()
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*target)
+        await asyncio.gather(pipe(reader, upstream_writer, delay_s), pipe(upstream_reader, writer, 0))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+async def test_a_subscription_is_in_place_when_subscribe_returns(
+    redis_client: Redis, redis_url: str, redis_prefix: str
+) -> None:
+    # What the hub relies on before it asks ThingsBoard to watch a device: nothing published after
+    # subscribe() returns is missed, even from another connection an instant later. The channels' own
+    # connection is slowed down, so a subscribe that did not wait for Redis's confirmation loses the race.
+    url = urlsplit(redis_url)
+    async with _slow_uplink((url.hostname or "127.0.0.1", url.port or 6379), 0.05) as port:
+        slow = Redis.from_url(url._replace(netloc=f"127.0.0.1:{port}").geturl())
+        channels = RedisChannels(slow, home_prefix=redis_prefix)
+        await channels.start()
+        got: list[bytes] = []
+        try:
+            deadline = time.monotonic() + 5
+            while not channels.connected.is_set():
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            for n in range(10):
+                channel = f"{redis_prefix}rt:device:{n}"
+                await channels.subscribe(channel, got.append)
+                await redis_client.publish(channel, str(n).encode())
+            deadline = time.monotonic() + 5
+            while len(got) < 10:
+                assert time.monotonic() < deadline, f"{len(got)} of 10 arrived"
+                await asyncio.sleep(0.01)
+            assert sorted(int(x) for x in got) == list(range(10))
+        finally:
+            await channels.aclose()
+            await slow.aclose()
