@@ -21,9 +21,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
 from typing import TYPE_CHECKING, Any
+
+from petit.lib.reconnect import Backoff, close_pubsub
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -123,28 +124,25 @@ class RevocationView:
             self._task = None
 
     async def _run(self) -> None:
-        delay = 0.05
+        backoff = Backoff(0.05, self._backoff_max_s)
         while True:
             pubsub = self._redis.pubsub()
             try:
-                await self._session(pubsub)
+                await self._session(pubsub, backoff)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: not current, reconnect
                 log.info("auth.revocations.disconnected", extra={"error": type(exc).__name__})
             finally:
                 self._loaded = False
-                # Bounded: a dead connection must not hold up a reconnect or the app's shutdown.
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(1.0):
-                        await pubsub.aclose()  # type: ignore[attr-defined]
-            await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not a secret
-            delay = min(self._backoff_max_s, delay * 2)
+                await close_pubsub(pubsub)
+            await backoff.wait()
 
-    async def _session(self, pubsub: PubSub) -> None:
+    async def _session(self, pubsub: PubSub, backoff: Backoff) -> None:
         await pubsub.subscribe(self.channel)
         await self._load()
         self._loaded = True
+        backoff.reset()
         self._last_seen = self._clock()
         self.loads += 1
         next_ping = self._clock()

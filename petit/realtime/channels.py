@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 import uuid
 from typing import TYPE_CHECKING, Any, Protocol
+
+from petit.lib.reconnect import Backoff, close_pubsub
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -146,7 +147,7 @@ class RedisChannels:
             return True
 
     async def _run(self) -> None:
-        delay = self._backoff_initial_s
+        backoff = Backoff(self._backoff_initial_s, self._backoff_max_s)
         while True:
             pubsub = self._redis.pubsub()
             try:
@@ -164,7 +165,7 @@ class RedisChannels:
                     for message in held:
                         self._dispatch(message)
                 self.connected.set()
-                delay = self._backoff_initial_s
+                backoff.reset()
                 await self._read(pubsub)
             except asyncio.CancelledError:
                 raise
@@ -173,12 +174,8 @@ class RedisChannels:
             finally:
                 self.connected.clear()
                 self._pubsub = None
-                # Bounded: a dead connection must not hold up a reconnect or the app's shutdown.
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(1.0):
-                        await pubsub.aclose()  # type: ignore[attr-defined]
-            await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not a secret
-            delay = min(self._backoff_max_s, delay * 2)
+                await close_pubsub(pubsub)
+            await backoff.wait()
 
     async def _read(self, pubsub: PubSub) -> None:
         last_heard = next_ping = time.monotonic()

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from petit.lib.reconnect import Backoff
 from petit.thingsboard.mapping import typed_value
 from petit.thingsboard.models import Reading, Value
 
@@ -159,7 +159,7 @@ class ThingsBoardStream:
             self._task = None
 
     async def _run(self) -> None:
-        delay = self._backoff_initial_s
+        backoff = Backoff(self._backoff_initial_s, self._backoff_max_s)
         while not self._closed:
             token: str | None = None
             try:
@@ -168,7 +168,7 @@ class ThingsBoardStream:
                     self._ws_url, open_timeout=self._open_timeout_s, max_size=16 * 1024 * 1024
                 ) as socket:
                     await self._session(socket, token)
-                    delay = self._backoff_initial_s
+                    backoff.reset()
             except asyncio.CancelledError:
                 raise
             except ConnectionClosed as exc:
@@ -187,9 +187,7 @@ class ThingsBoardStream:
                 for watch in self._watches.values():
                     watch.answered = False
             self.stats.disconnects += 1
-            # Full jitter: every petit process lost ThingsBoard at once; they should not return in step.
-            await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not a secret
-            delay = min(self._backoff_max_s, delay * 2)
+            await backoff.wait()
 
     async def _session(self, socket: ClientConnection, token: str) -> None:
         # Drop commands queued for the previous socket: the full subscription set is sent below. The socket
