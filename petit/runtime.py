@@ -24,6 +24,7 @@ from petit.devices.sweeper import IntentSweeper
 from petit.errors import PlatformUnavailableError
 from petit.health.services import HealthService
 from petit.lib.cache import Cache, MemoryCache, RedisCache
+from petit.lib.reconnect import stop_task
 from petit.lib.secrets import SecretHasher, derive_pepper
 from petit.lib.security import AccessTokenCodec, PasswordHasher
 from petit.lib.throttle import AttemptThrottle, ThrottleLimits
@@ -271,14 +272,6 @@ async def open_runtime(
             pairing_watcher=watcher,
             sweeper=sweeper,
         )
-
-
-async def stop_task(task: asyncio.Task[Any]) -> None:
-    """Cancel ``task`` and wait for it to end, without swallowing a cancellation aimed at the caller."""
-    task.cancel()
-    await asyncio.wait({task})
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("runtime.task_failed task=%s", task.get_name(), exc_info=task.exception())
 
 
 def _on_stop(stack: AsyncExitStack, component: str, stop: Callable[[], Awaitable[object]]) -> None:

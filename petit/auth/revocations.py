@@ -18,13 +18,12 @@ So a logout reaches every process as fast as Redis pub/sub delivers (millisecond
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from petit.lib.reconnect import Backoff, close_pubsub
+from petit.lib.reconnect import Backoff, close_pubsub, stop_task
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -118,9 +117,7 @@ class RevocationView:
 
     async def aclose(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
 
     async def _run(self) -> None:

@@ -1,15 +1,18 @@
-"""What petit's long-lived connections do when they are lost: wait a jittered, doubling delay, and close a
-dead pub/sub connection without letting it hold anything up."""
+"""What petit's long-lived connections do when they are lost or stopped: wait a jittered, doubling delay,
+close a dead pub/sub connection without letting it hold anything up, and stop the task that ran them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from redis.asyncio.client import PubSub
+
+log = logging.getLogger(__name__)
 
 
 class Backoff:
@@ -34,3 +37,16 @@ async def close_pubsub(pubsub: PubSub, *, within_s: float = 1.0) -> None:
     with contextlib.suppress(Exception):
         async with asyncio.timeout(within_s):
             await pubsub.aclose()  # type: ignore[attr-defined]
+
+
+async def stop_task(task: asyncio.Task[Any], *, nudge_every_s: float = 0.1) -> None:
+    """Cancel ``task`` and wait until it has ended, without swallowing a cancellation aimed at the caller.
+
+    The cancellation is repeated while the task runs on: a library may swallow one that lands at the wrong
+    moment (redis-py can, while a pub/sub connection is being made), and the task would then wait on a read
+    for as long as its timeout allows, over and over."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=nudge_every_s)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("task.failed task=%s", task.get_name(), exc_info=task.exception())

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from petit.db.models import PairingState
+from petit.lib.reconnect import stop_task
 from petit.pairing.services import PairingAdvancer, PairingWatcher
 from petit.realtime.events import publish_device_added, publish_pairing_progress
 
@@ -82,6 +83,4 @@ async def start_pairing_watcher(
     try:
         yield watcher
     finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)

@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
-from petit.lib.reconnect import Backoff, close_pubsub
+from petit.lib.reconnect import Backoff, close_pubsub, stop_task
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -126,8 +126,7 @@ class RedisChannels:
 
     async def aclose(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait({self._task})
+            await stop_task(self._task)
             self._task = None
 
     async def _command(self, name: str, channel: str) -> bool:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from petit.lib.reconnect import Backoff
+from petit.lib.reconnect import Backoff, stop_task
 from petit.thingsboard.mapping import typed_value
 from petit.thingsboard.models import Reading, Value
 
@@ -153,9 +153,7 @@ class ThingsBoardStream:
     async def aclose(self) -> None:
         self._closed = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
 
     async def _run(self) -> None:

@@ -9,13 +9,13 @@ finished, never duplicated, by the next one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
 from sqlmodel import col, select
 
 from petit.db.models import PlatformLinkState, User
+from petit.lib.reconnect import stop_task
 from petit.thingsboard.errors import ThingsBoardError
 
 if TYPE_CHECKING:
@@ -110,9 +110,7 @@ class PlatformLinkTask:
     async def stop(self) -> None:
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await stop_task(self._task)
         self._task = None
 
     async def _run(self) -> None:

@@ -168,6 +168,23 @@ async def test_reconnect_reloads_markers_set_while_away(
         await own.aclose()
 
 
+@pytest.mark.parametrize("after_s", [0.0, 0.001, 0.005])
+async def test_the_view_stops_at_once_even_while_connecting(
+    redis_client: Redis, redis_prefix: str, after_s: float
+) -> None:
+    # redis-py can swallow a cancellation that lands while the subscription is being made; the view's loop
+    # then read with a timeout forever and the app's shutdown never ended (the teardown hangs CI saw).
+    slowest = 0.0
+    for _ in range(30):
+        view = RevocationView(redis_client, prefix=redis_prefix)
+        await view.start()
+        await asyncio.sleep(after_s)
+        started = time.monotonic()
+        await asyncio.wait_for(view.aclose(), 3)
+        slowest = max(slowest, time.monotonic() - started)
+    assert slowest < 1.0
+
+
 async def _drain(ws: ClientConnection, within: float) -> None:
     while True:
         await asyncio.wait_for(ws.recv(), within)

@@ -176,3 +176,21 @@ async def test_a_subscription_is_in_place_when_subscribe_returns(
         finally:
             await channels.aclose()
             await slow.aclose()
+
+
+@pytest.mark.parametrize("after_s", [0.0, 0.001, 0.005])
+async def test_the_reader_stops_at_once_even_while_connecting(
+    redis_client: Redis, redis_prefix: str, after_s: float
+) -> None:
+    # redis-py can swallow a cancellation that lands while a pub/sub connection is being made; a reader that
+    # then loops on get_message(timeout=...) never ends, nor does the shutdown waiting for it (the teardown
+    # hangs CI saw). Stopped right after starting, many times over.
+    slowest = 0.0
+    for _ in range(30):
+        channels = RedisChannels(redis_client, home_prefix=redis_prefix)
+        await channels.start()
+        await asyncio.sleep(after_s)
+        started = time.monotonic()
+        await asyncio.wait_for(channels.aclose(), 3)
+        slowest = max(slowest, time.monotonic() - started)
+    assert slowest < 1.0
