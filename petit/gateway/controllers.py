@@ -26,6 +26,7 @@ from petit.gateway.schemas import (
     ProvisioningTokenIssued,
 )
 from petit.gateway.services import GatewayService
+from petit.lib.schema import JSON_VALUE_REF
 from petit.lib.security import AccessClaims
 from petit.lib.text import WHITESPACE
 from petit.lib.throttle import TooManyAttemptsError
@@ -36,10 +37,15 @@ BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 INGEST_PATH = "/gateway/device-data/ingest"
 
 
-#: Telemetry as ThingsBoard takes it: one JSON object of at least one key, none blank (the service checks it).
+#: Telemetry as ThingsBoard takes it: one JSON object of at least one key, none blank and none null (the
+#: service checks it; ThingsBoard drops a null reading, and refuses a body left with none).
 TELEMETRY_BODY = BodyKwarg(
     media_type=RequestEncodingType.JSON,
-    schema_extra={"minProperties": 1, "propertyNames": {"pattern": f"[^{WHITESPACE}]"}},
+    schema_extra={
+        "minProperties": 1,
+        "propertyNames": {"pattern": f"[^{WHITESPACE}]"},
+        "additionalProperties": {"allOf": [{"$ref": JSON_VALUE_REF}], "not": {"type": "null"}},
+    },
 )
 
 

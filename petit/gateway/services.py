@@ -208,7 +208,7 @@ class GatewayService:
         if (
             not isinstance(payload, dict)
             or not payload
-            or not all(isinstance(k, str) and k.strip() for k in payload)
+            or not all(isinstance(k, str) and k.strip() and v is not None for k, v in payload.items())
         ):
             raise InvalidTelemetryError
         device = await self._devices.get(key.device_id)
