@@ -94,10 +94,11 @@ async def test_in_memory_by_default_forgets() -> None:
 
 
 async def test_access_token_expiry_is_configurable() -> None:
-    async with Emulator(jwt_expiration_s=1) as emu, httpx.AsyncClient(base_url=emu.http_url) as client:
+    # exp is in whole seconds: a 1 s token issued late in a second may be expired by the first request.
+    async with Emulator(jwt_expiration_s=3) as emu, httpx.AsyncClient(base_url=emu.http_url) as client:
         headers = await _token(client)
         assert (await client.get("/api/auth/user", headers=headers)).status_code == 200
-        deadline = asyncio.get_running_loop().time() + 5
+        deadline = asyncio.get_running_loop().time() + 8
         while (resp := await client.get("/api/auth/user", headers=headers)).status_code == 200:
             assert asyncio.get_running_loop().time() < deadline, "token never expired"
             await asyncio.sleep(0.05)
