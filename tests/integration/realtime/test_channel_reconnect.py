@@ -8,6 +8,7 @@ test worker).
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import time
 import uuid
@@ -23,6 +24,7 @@ from petit.realtime.channels import RedisChannels
 from petit.realtime.config import StreamLimits
 from petit.runtime import runtime_of
 from tests.integration.realtime.conftest import authed_socket, give_device, new_account, recv_json, run_server
+from tests.redis_tools import kill_pubsub_connections, slowest_stop
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -32,18 +34,6 @@ if TYPE_CHECKING:
     from petit.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-
-async def _kill_pubsub_connections(admin: Redis, name: str) -> int:
-    listing = await admin.execute_command("CLIENT", "LIST", "TYPE", "pubsub")
-    text = listing.decode() if isinstance(listing, bytes) else str(listing)
-    killed = 0
-    for line in text.splitlines():
-        fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
-        if fields.get("name") == name:
-            await admin.execute_command("CLIENT", "KILL", "ID", fields["id"])
-            killed += 1
-    return killed
 
 
 def _reading(device_id: uuid.UUID, key: str) -> dict[str, object]:
@@ -67,7 +57,7 @@ async def test_a_cut_channel_connection_reconnects_and_catches_up(
                 assert await _keys_arriving(ws, 1) == ["before"]
 
                 # The revocation view's subscription shares the client name; both must come back.
-                assert await _kill_pubsub_connections(redis_client, name) >= 1
+                assert await kill_pubsub_connections(redis_client, name) >= 1
                 # Published at once, while the connection is being made again: only the journal has them.
                 # (A session merges updates a slow client has not taken yet: count keys, not messages.)
                 for key in ("gap-1", "gap-2", "gap-3"):
@@ -182,15 +172,6 @@ async def test_a_subscription_is_in_place_when_subscribe_returns(
 async def test_the_reader_stops_at_once_even_while_connecting(
     redis_client: Redis, redis_prefix: str, after_s: float
 ) -> None:
-    # redis-py can swallow a cancellation that lands while a pub/sub connection is being made; a reader that
-    # then loops on get_message(timeout=...) never ends, nor does the shutdown waiting for it (the teardown
-    # hangs CI saw). Stopped right after starting, many times over.
-    slowest = 0.0
-    for _ in range(30):
-        channels = RedisChannels(redis_client, home_prefix=redis_prefix)
-        await channels.start()
-        await asyncio.sleep(after_s)
-        started = time.monotonic()
-        await asyncio.wait_for(channels.aclose(), 3)
-        slowest = max(slowest, time.monotonic() - started)
-    assert slowest < 1.0
+    # Stopped right after starting, many times over: the teardown hangs CI saw (tests/redis_tools.py).
+    channels = functools.partial(RedisChannels, redis_client, home_prefix=redis_prefix)
+    assert await slowest_stop(channels, after_s=after_s) < 1.0
