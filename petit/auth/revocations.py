@@ -117,7 +117,7 @@ class RevocationView:
 
     async def aclose(self) -> None:
         if self._task is not None:
-            await stop_task(self._task)
+            await stop_task(self._task, nudge_every_s=0.1)
             self._task = None
 
     async def _run(self) -> None:

@@ -39,14 +39,17 @@ async def close_pubsub(pubsub: PubSub, *, within_s: float = 1.0) -> None:
             await pubsub.aclose()  # type: ignore[attr-defined]
 
 
-async def stop_task(task: asyncio.Task[Any], *, nudge_every_s: float = 0.1) -> None:
+async def stop_task(task: asyncio.Task[Any], *, nudge_every_s: float | None = None) -> None:
     """Cancel ``task`` and wait until it has ended, without swallowing a cancellation aimed at the caller.
 
-    The cancellation is repeated while the task runs on: a library may swallow one that lands at the wrong
-    moment (redis-py can, while a pub/sub connection is being made), and the task would then wait on a read
-    for as long as its timeout allows, over and over."""
+    ``nudge_every_s`` repeats the cancellation while the task runs on, for tasks on redis-py's pub/sub: it may
+    swallow a cancellation that lands while a connection is being made, and the task would then read with a
+    timeout forever. Tasks that use the database get one cancellation: SQLAlchemy cleans a connection up
+    after it, and a second one cut into that cleanup and left aiosqlite waiting on a thread that had gone."""
+    task.cancel()
     while not task.done():
-        task.cancel()
         await asyncio.wait({task}, timeout=nudge_every_s)
+        if not task.done():
+            task.cancel()
     if not task.cancelled() and task.exception() is not None:
         log.warning("task.failed task=%s", task.get_name(), exc_info=task.exception())

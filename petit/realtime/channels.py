@@ -126,7 +126,7 @@ class RedisChannels:
 
     async def aclose(self) -> None:
         if self._task is not None:
-            await stop_task(self._task)
+            await stop_task(self._task, nudge_every_s=0.1)
             self._task = None
 
     async def _command(self, name: str, channel: str) -> bool:
