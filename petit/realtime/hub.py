@@ -108,10 +108,10 @@ class Hub:
         self._sessions: set[Session] = set()
         self._per_user: dict[uuid.UUID, set[Session]] = defaultdict(set)
         self._watchers: dict[uuid.UUID, set[Session]] = defaultdict(set)
-        self._device_subs: set[uuid.UUID] = set()
         self._user_subs: set[uuid.UUID] = set()
-        #: Per watched device: the newest sequence its channel delivered here, or (until one arrives) the
-        #: journal's head when the watch began. A lost channel connection is caught up from there.
+        #: Per watched device (its channel is subscribed exactly while it is here): the newest sequence its
+        #: channel delivered, or (until one arrives) the journal's head when the watch began. A lost channel
+        #: connection is caught up from there.
         self._seen_seq: dict[uuid.UUID, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._recheck: asyncio.Task[None] | None = None
@@ -253,7 +253,6 @@ class Hub:
             watchers = self._watchers[device_id]
             watchers.add(session)
             if len(watchers) == 1:
-                self._device_subs.add(device_id)
                 self._seen_seq[device_id] = await self._journal_head()
                 await self._open_sub(self.device_channel(device_id), self._on_device_message)
                 if self._stream is not None:
@@ -268,9 +267,7 @@ class Hub:
                 self._latest.pop(device_id, None)
                 if self.key_types is not None:
                     self.key_types.forget(device_id)
-                self._seen_seq.pop(device_id, None)
-                if device_id in self._device_subs:
-                    self._device_subs.discard(device_id)
+                if self._seen_seq.pop(device_id, None) is not None:
                     await self._close_sub(self.device_channel(device_id))
 
     async def _journal_head(self) -> int:
